@@ -1,0 +1,55 @@
+"""The Jensen-Shannon divergence between the prepared domains (Figure 1).
+
+  python -m experiments.divergence --workdir=OUT
+
+Reads OUT (written by experiments.prepare_data) and writes
+OUT/divergence.json and OUT/divergence.png.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from lottery_jax import dataset
+from lottery_jax import divergence
+from lottery_jax import domains
+
+_WORKDIR = flags.DEFINE_string('workdir', None,
+                               'Directory that prepare_data wrote.',
+                               required=True)
+_DOMAINS = flags.DEFINE_list(
+    'domains', None, 'Domains to compare (default: those in data_report.json).')
+_PLOT = flags.DEFINE_string('plot', 'divergence.png',
+                            'Heatmap file name under --workdir (.png, .pdf).')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  workdir = _WORKDIR.value
+  names = _DOMAINS.value
+  try:
+    if not names:
+      report_path = os.path.join(workdir, 'data_report.json')
+      if not os.path.exists(report_path):
+        raise domains.DataError(
+            f'{report_path}: not found; run experiments.prepare_data '
+            f'--workdir={workdir} first')
+      names = list(dataset.read_json(report_path)['domains'])
+    result = divergence.domain_divergence(workdir, names)
+  except domains.DataError as e:
+    sys.exit(f'divergence: error: {e}')
+  dataset.write_json(os.path.join(workdir, 'divergence.json'), result)
+  divergence.plot_heatmap(np.asarray(result['jsd']), names,
+                          os.path.join(workdir, _PLOT.value))
+  width = max(map(len, names))
+  print(' ' * width + ''.join(f'{n:>{width + 2}}' for n in names))
+  for name, row in zip(names, result['jsd']):
+    print(f'{name:<{width}}' + ''.join(f'{v:>{width + 2}.4f}' for v in row))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,90 @@
+"""Jensen-Shannon divergence between domains (SPEC.md section 2, Figure 1)."""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Sequence
+
+import numpy as np
+
+
+def unigram_distribution(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+  """The subword unigram distribution of a token stream.
+
+  Args:
+    ids: int [n], token ids (padding excluded).
+    vocab_size: the vocabulary's size.
+
+  Returns:
+    float64 [vocab_size], summing to 1.
+  """
+  counts = np.bincount(np.asarray(ids).ravel(), minlength=vocab_size)
+  if counts.sum() == 0:
+    raise ValueError('no tokens: the distribution is undefined')
+  return counts / counts.sum()
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
+  """KL(p || q) in nats; terms with p = 0 contribute 0."""
+  support = p > 0
+  return float(np.sum(p[support] * np.log(p[support] / q[support])))
+
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
+  """JSD(p, q) = KL(p || m) / 2 + KL(q || m) / 2 with m = (p + q) / 2, nats.
+
+  Equals ``scipy.spatial.distance.jensenshannon(p, q) ** 2``.
+  """
+  m = 0.5 * (p + q)
+  return 0.5 * kl_divergence(p, m) + 0.5 * kl_divergence(q, m)
+
+
+def divergence_matrix(distributions: Sequence[np.ndarray]) -> np.ndarray:
+  """[n, n] pairwise JSD: symmetric, zero diagonal."""
+  n = len(distributions)
+  jsd = np.zeros((n, n))
+  for i in range(n):
+    for j in range(i + 1, n):
+      jsd[i, j] = jsd[j, i] = jensen_shannon(distributions[i],
+                                             distributions[j])
+  return jsd
+
+
+def plot_heatmap(jsd: np.ndarray, domains: Sequence[str], path: str) -> None:
+  """Draws the labelled divergence heatmap (Figure 1) to `path` (PNG/PDF)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  fig, ax = plt.subplots(figsize=(6.0, 4.6))
+  image = ax.imshow(jsd, cmap='viridis')
+  ax.set_xticks(range(len(domains)), labels=domains, rotation=30, ha='right')
+  ax.set_yticks(range(len(domains)), labels=domains)
+  threshold = jsd.max() / 2 if jsd.max() > 0 else 1
+  for i in range(len(domains)):
+    for j in range(len(domains)):
+      ax.text(j, i, f'{jsd[i, j]:.3f}', ha='center', va='center', fontsize=8,
+              color='black' if jsd[i, j] > threshold else 'white')
+  ax.set_title('Jensen-Shannon divergence of subword unigrams', fontsize=10)
+  fig.colorbar(image, ax=ax, label='JSD (nats)')
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  tmp = f'{path}.tmp-{os.getpid()}{os.path.splitext(path)[1]}'
+  fig.savefig(tmp, dpi=150)
+  plt.close(fig)
+  os.replace(tmp, path)
+
+
+def domain_divergence(workdir: str, domains: Sequence[str]) -> Dict:
+  """The JSD matrix of the prepared training splits in `workdir`.
+
+  Returns:
+    {'domains': [...], 'jsd': [[...]]} (nats).
+  """
+  from lottery_jax import dataset, vocab  # pylint: disable=g-import-not-at-top
+  size = vocab.load_vocab(os.path.join(workdir, 'spm.model')).get_piece_size()
+  dists = [unigram_distribution(
+      dataset.load_split_arrays(workdir, d, 'train')['ids'], size)
+           for d in domains]
+  return {'domains': list(domains),
+          'jsd': divergence_matrix(dists).tolist()}

@@ -1,0 +1,381 @@
+"""Streaming downloader for McAuley Amazon review category files.
+
+The category files are gigabytes, but the experiments need only a few
+thousand reviews of each class per domain. `download_domain` therefore reads
+the gzip stream straight from the HTTP response, keeps the raw JSON line of
+each 1-2 star (negative) and 4-5 star (positive) review until it has
+`per_class` of both, then closes the connection. 3-star reviews and records
+that `input_pipeline.parse_json_line` cannot read are dropped and counted by
+reason.
+
+The kept lines are written gzip-compressed to a temporary file in the
+destination folder and renamed into place at the end, so an interrupted or
+failed download leaves nothing half-written behind. The output is an ordinary
+McAuley JSON-lines file that `input_pipeline.read_reviews` reads.
+
+`download_all` does this for the five domains of the paper and writes
+``{out_dir}/mcauley/{domain}.jsonl.gz`` plus ``download_report.json``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import gzip
+import http.client
+import io
+import json
+import logging
+import os
+import time
+from typing import BinaryIO, Dict, Iterator, Optional, Sequence
+import urllib.error
+import urllib.request
+import uuid
+import zlib
+
+from lottery_jax import input_pipeline
+
+DOMAINS = ('books', 'electronics', 'movies', 'cds', 'home')
+RELEASES = ('2023', '2018')
+
+_FILE_STEMS = {
+    'books': 'Books',
+    'electronics': 'Electronics',
+    'movies': 'Movies_and_TV',
+    'cds': 'CDs_and_Vinyl',
+    'home': 'Home_and_Kitchen',
+}
+_BASE_URLS = {
+    '2023': ('https://datarepo.eng.ucsd.edu/mcauley_group/data/amazon_2023/'
+             'raw/review_categories'),
+    '2018': 'https://jmcauleylab.net/data/amazon_v2/categoryFiles',
+}
+_SUFFIXES = {'2023': '.jsonl.gz', '2018': '.json.gz'}
+
+# MCAULEY_URLS[release][domain] -> URL of the full category file.
+MCAULEY_URLS: Dict[str, Dict[str, str]] = {
+    release: {
+        domain: f'{_BASE_URLS[release]}/{stem}{_SUFFIXES[release]}'
+        for domain, stem in _FILE_STEMS.items()
+    } for release in RELEASES
+}
+
+REPORT_NAME = 'download_report.json'
+# Skip reason for 3-star reviews, which have no binary label.
+THREE_STAR = 'three_star'
+
+DEFAULT_TIMEOUT = 60.0
+# Some servers refuse urllib's default agent.
+_USER_AGENT = 'lottery_jax-downloader/1.0 (+python urllib)'
+_READ_BUFFER = 1 << 16
+_PROGRESS_EVERY = 1_000_000  # lines
+
+_log = logging.getLogger(__name__)
+
+
+class DownloadError(RuntimeError):
+  """A download that cannot be done; the message names the URL or file."""
+
+
+def domain_url(domain: str, release: str = '2023',
+               base_url: Optional[str] = None) -> str:
+  """Returns the URL of one domain's category file.
+
+  Args:
+    domain: one of DOMAINS.
+    release: '2023' or '2018'.
+    base_url: when set, replaces everything before the file name (a mirror,
+      or a local server in tests).
+
+  Raises:
+    ValueError: unknown domain or release.
+  """
+  if release not in MCAULEY_URLS:
+    raise ValueError(
+        f'unknown release {release!r}; choose from {", ".join(RELEASES)}')
+  if domain not in DOMAINS:
+    raise ValueError(
+        f'unknown domain {domain!r}; choose from {", ".join(DOMAINS)}')
+  url = MCAULEY_URLS[release][domain]
+  if base_url:
+    url = base_url.rstrip('/') + '/' + url.rsplit('/', 1)[1]
+  return url
+
+
+class _CountingReader(io.RawIOBase):
+  """Counts the (compressed) bytes read from the HTTP response."""
+
+  def __init__(self, response: BinaryIO):
+    super().__init__()
+    self._response = response
+    self.bytes_read = 0
+
+  def readable(self) -> bool:
+    return True
+
+  def readinto(self, buffer) -> int:
+    n = self._response.readinto(buffer)
+    self.bytes_read += n or 0
+    return n
+
+
+def _stream_lines(stream: Iterator[bytes], url: str,
+                  state: Dict[str, bool]) -> Iterator[bytes]:
+  """Yields the lines of the response; a cut gzip ends the stream.
+
+  Network errors become DownloadError here, so that errors writing the output
+  are not blamed on the URL.
+  """
+  while True:
+    try:
+      line = next(stream)
+    except StopIteration:
+      return
+    # BadGzipFile is an OSError, so it must come before the network errors.
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+      state['truncated'] = True
+      return
+    except (OSError, http.client.HTTPException) as e:
+      raise DownloadError(f'{url}: download failed while reading: {e}') from e
+    yield line
+
+
+def _open_url(url: str, timeout: float):
+  try:
+    request = urllib.request.Request(url,
+                                     headers={'User-Agent': _USER_AGENT})
+    return urllib.request.urlopen(request, timeout=timeout)
+  except urllib.error.HTTPError as e:
+    raise DownloadError(f'{url}: HTTP error {e.code} {e.reason}') from None
+  except urllib.error.URLError as e:
+    raise DownloadError(f'{url}: cannot connect ({e.reason})') from None
+  except (OSError, http.client.HTTPException, ValueError) as e:
+    # ValueError: a malformed URL, e.g. without a scheme.
+    raise DownloadError(f'{url}: cannot download ({e})') from None
+
+
+def _count_existing(url: str, path: str, per_class: int) -> dict:
+  """The report for an output that already exists and is reused."""
+  skipped = collections.Counter()
+  kept = [0, 0]
+  try:
+    for review in input_pipeline.read_reviews(path, skipped, fmt='json_lines'):
+      if review.label is not None:
+        kept[review.label] += 1
+  except input_pipeline.ReviewFileError as e:
+    raise DownloadError(
+        f'{path} exists but cannot be read ({e}); download it again with '
+        'overwrite=True (--overwrite)') from None
+  complete = min(kept) >= per_class
+  if not complete:
+    _log.warning(
+        '%s: reused, but it has %d negative and %d positive reviews (asked for '
+        '%d each); pass overwrite=True (--overwrite) to download it again',
+        path, kept[0], kept[1], per_class)
+  return {
+      'url': url,
+      'path': path,
+      'per_class': per_class,
+      'reused': True,
+      'kept': {'negative': kept[0], 'positive': kept[1]},
+      'complete': complete,
+  }
+
+
+def download_domain(url: str,
+                    out_path: str,
+                    per_class: int,
+                    timeout: float = DEFAULT_TIMEOUT,
+                    overwrite: bool = False) -> dict:
+  """Streams one category file and keeps `per_class` reviews of each label.
+
+  Args:
+    url: a McAuley JSON-lines file, gzip or plain.
+    out_path: where the kept raw lines are written, gzip-compressed.
+    per_class: how many negative (1-2 star) and positive (4-5 star) reviews
+      to keep; reading stops as soon as both are reached.
+    timeout: seconds to wait for the connection and for each read.
+    overwrite: download again when `out_path` exists (otherwise it is reused).
+
+  Returns:
+    A JSON-serialisable report: url, path, per_class, reused, lines_read,
+    kept {'negative', 'positive'}, skipped {reason: count} (3-star reviews as
+    'three_star'), bytes_downloaded (compressed), bytes_total (Content-Length
+    or None), stopped_early (enough of both labels before the end),
+    reached_end (the stream ended), truncated (the gzip stream was cut),
+    complete (enough of both labels), seconds. A reused file's report has only
+    url, path, per_class, reused, kept and complete.
+
+  Raises:
+    DownloadError: HTTP or network error, an existing output that cannot be
+      read, or a stream with no usable review; nothing is left at `out_path`.
+    ValueError: per_class < 1.
+  """
+  if per_class < 1:
+    raise ValueError(f'per_class must be at least 1, got {per_class}')
+  if os.path.exists(out_path) and not overwrite:
+    _log.info('%s exists, reusing it', out_path)
+    return _count_existing(url, out_path, per_class)
+
+  folder = os.path.dirname(os.path.abspath(out_path))
+  os.makedirs(folder, exist_ok=True)
+  # Hidden and unique, in the same folder so that os.replace is atomic.
+  tmp_path = os.path.join(
+      folder, f'.{os.path.basename(out_path)}.{uuid.uuid4().hex[:8]}.part')
+  start = time.monotonic()
+  kept = [0, 0]
+  skipped = collections.Counter()
+  lines_read = 0
+  state = {'truncated': False}
+  stopped_early = False
+  response = _open_url(url, timeout)
+  try:
+    with contextlib.closing(response), open(tmp_path, 'xb') as raw_out:
+      length = response.headers.get('Content-Length')
+      bytes_total = int(length) if length and length.isdigit() else None
+      counter = _CountingReader(response)
+      buffered = io.BufferedReader(counter, buffer_size=_READ_BUFFER)
+      try:
+        is_gzip = buffered.peek(2)[:2] == b'\x1f\x8b'
+      except (OSError, http.client.HTTPException) as e:
+        raise DownloadError(f'{url}: download failed while reading: {e}') from e
+      source = gzip.GzipFile(fileobj=buffered) if is_gzip else buffered
+      # mtime=0: the same kept lines give the same bytes.
+      with gzip.GzipFile(filename='', mode='wb', fileobj=raw_out,
+                         mtime=0) as out:
+        for line in _stream_lines(iter(source), url, state):
+          lines_read += 1
+          if lines_read % _PROGRESS_EVERY == 0:
+            _log.info('%s: %d lines read, kept %d negative and %d positive',
+                      url, lines_read, kept[0], kept[1])
+          if not line.strip():
+            continue
+          try:
+            review = input_pipeline.parse_json_line(line)
+          except input_pipeline.SkipRecord as s:
+            skipped[s.reason] += 1
+            continue
+          if review.label is None:
+            skipped[THREE_STAR] += 1
+            continue
+          if kept[review.label] >= per_class:
+            continue  # This label is full; wait for the other one.
+          out.write(line if line.endswith(b'\n') else line + b'\n')
+          kept[review.label] += 1
+          if min(kept) >= per_class:
+            stopped_early = True
+            break
+    if not any(kept):
+      reasons = ', '.join(f'{k}: {v}' for k, v in sorted(skipped.items()))
+      raise DownloadError(
+          f'{url}: no usable review in {lines_read} lines read'
+          + (f' (skipped {reasons})' if reasons else '')
+          + '; is this a McAuley JSON-lines file?')
+    os.replace(tmp_path, out_path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp_path)
+    raise
+
+  complete = min(kept) >= per_class
+  if not complete:
+    _log.warning(
+        '%s: the stream ended%s with only %d negative and %d positive reviews '
+        '(asked for %d each); kept what there is in %s', url,
+        ' (gzip cut short)' if state['truncated'] else '', kept[0], kept[1],
+        per_class, out_path)
+  if state['truncated']:
+    skipped[input_pipeline.TRUNCATED_GZIP] += 1
+  return {
+      'url': url,
+      'path': out_path,
+      'per_class': per_class,
+      'reused': False,
+      'lines_read': lines_read,
+      'kept': {'negative': kept[0], 'positive': kept[1]},
+      'skipped': dict(sorted(skipped.items())),
+      'bytes_downloaded': counter.bytes_read,
+      'bytes_total': bytes_total,
+      'stopped_early': stopped_early,
+      'reached_end': not stopped_early,
+      'truncated': state['truncated'],
+      'complete': complete,
+      'seconds': round(time.monotonic() - start, 3),
+  }
+
+
+def _write_json_atomic(path: str, obj) -> None:
+  tmp_path = f'{path}.{uuid.uuid4().hex[:8]}.part'
+  try:
+    with open(tmp_path, 'x', encoding='utf-8') as f:
+      json.dump(obj, f, indent=2, sort_keys=True)
+      f.write('\n')
+    os.replace(tmp_path, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp_path)
+    raise
+
+
+def _read_report(path: str) -> dict:
+  """The domains of an earlier report, or {} when there is none usable."""
+  try:
+    with open(path, encoding='utf-8') as f:
+      domains = json.load(f).get('domains', {})
+  except (OSError, ValueError, AttributeError):
+    return {}
+  return domains if isinstance(domains, dict) else {}
+
+
+def download_all(out_dir: str,
+                 per_class: int,
+                 domains: Optional[Sequence[str]] = None,
+                 release: str = '2023',
+                 base_url: Optional[str] = None,
+                 overwrite: bool = False,
+                 timeout: float = DEFAULT_TIMEOUT) -> Dict[str, dict]:
+  """Downloads each domain to ``{out_dir}/mcauley/{domain}.jsonl.gz``.
+
+  Also writes ``{out_dir}/mcauley/download_report.json`` (atomically, after
+  each domain, so a failure keeps the report of the domains already done);
+  entries of domains from earlier runs that are not downloaded now are kept.
+
+  Args:
+    out_dir: the data folder.
+    per_class: reviews of each label to keep per domain.
+    domains: a subset of DOMAINS; all five when None.
+    release: '2023' or '2018' (see MCAULEY_URLS).
+    base_url: replaces everything before the file name in each URL.
+    overwrite: download again files that exist.
+    timeout: seconds to wait for the connection and for each read.
+
+  Returns:
+    {domain: report of `download_domain`}, for the domains of this call.
+
+  Raises:
+    ValueError: unknown domain or release, or per_class < 1.
+    DownloadError: see `download_domain`.
+  """
+  # dict.fromkeys: drops repeats, keeps the order.
+  domains = list(dict.fromkeys(DOMAINS if domains is None else domains))
+  if not domains:
+    raise ValueError(f'no domain given; choose from {", ".join(DOMAINS)}')
+  urls = {d: domain_url(d, release, base_url) for d in domains}  # Validates.
+  if per_class < 1:
+    raise ValueError(f'per_class must be at least 1, got {per_class}')
+  folder = os.path.join(out_dir, 'mcauley')
+  os.makedirs(folder, exist_ok=True)
+  report_path = os.path.join(folder, REPORT_NAME)
+  all_reports = _read_report(report_path)
+  reports = {}
+  for domain in domains:
+    out_path = os.path.join(folder, f'{domain}.jsonl.gz')
+    _log.info('%s: %s -> %s', domain, urls[domain], out_path)
+    report = download_domain(urls[domain], out_path, per_class,
+                             timeout=timeout, overwrite=overwrite)
+    report['release'] = release
+    reports[domain] = report
+    all_reports[domain] = report
+    _write_json_atomic(report_path, {'domains': all_reports})
+  return reports

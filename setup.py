@@ -1,0 +1,36 @@
+"""lottery_jax: lottery tickets under distribution shift, in JAX and Flax."""
+
+import setuptools
+
+setuptools.setup(
+    name='lottery_jax',
+    version='0.1.0',
+    description=('Lottery tickets (iterative magnitude pruning) for text CNNs '
+                 'under distribution shift, in JAX and Flax.'),
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=setuptools.find_packages(include=['lottery_jax', 'lottery_jax.*',
+                                               'experiments',
+                                               'experiments.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'absl-py',
+        'flax>=0.10',
+        'jax>=0.4.36',
+        'matplotlib',
+        'ml_collections',
+        'numpy',
+        'optax',
+        'orbax-checkpoint',
+        'scipy',
+        'sentencepiece>=0.2',
+    ],
+    extras_require={
+        'test': ['pytest', 'pytest-xdist', 'nbclient', 'ipykernel',
+                 'nbformat'],
+        # Reading a prepared TFDS amazon_us_reviews copy.
+        'tfds': ['tensorflow-datasets', 'tensorflow-cpu'],
+        # The PyTorch reference of the benchmarks (CPU build).
+        'bench': ['torch'],
+    },
+)
