@@ -164,13 +164,14 @@ def load_split_arrays(workdir: str, domain: str,
 def pad_batch(ids: np.ndarray, length: np.ndarray,
               max_length: int) -> np.ndarray:
   """Ragged ids [sum(length)] -> tokens int32 [n, max_length], 0-padded."""
-  length = np.minimum(length, max_length)
-  tokens = np.zeros((len(length), max_length), np.int32)
   starts = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+  kept = np.minimum(length, max_length)
+  tokens = np.zeros((len(length), max_length), np.int32)
   # Scatter every kept id to (row, position) in one vectorised step.
-  rows = np.repeat(np.arange(len(length)), length)
-  cols = np.arange(int(length.sum())) - np.repeat(starts, length)
-  tokens[rows, cols] = ids[np.repeat(starts, length) + cols]
+  rows = np.repeat(np.arange(len(length)), kept)
+  cols = np.arange(int(kept.sum())) - np.repeat(
+      np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(np.int64), kept)
+  tokens[rows, cols] = ids[np.repeat(starts, kept) + cols]
   return tokens
 
 
