@@ -86,11 +86,15 @@ def label_from_rating(rating: float) -> Optional[int]:
 
 _BREAK_TAG = re.compile(r'<br\s*/?>', re.IGNORECASE)
 _SPACES = re.compile(r'\s+')
+# Only complete entities: html.unescape alone would also turn a bare
+# "&notebook" into "\u00acebook".
+_ENTITY = re.compile(r'&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);')
 
 
 def clean_text(text: str) -> str:
   """Decodes HTML entities, turns <br> tags into spaces, collapses spaces."""
-  text = html.unescape(_BREAK_TAG.sub(' ', text))
+  text = _ENTITY.sub(lambda m: html.unescape(m.group(0)),
+                     _BREAK_TAG.sub(' ', text))
   return _SPACES.sub(' ', text).strip()
 
 
@@ -150,6 +154,8 @@ def _lines(path: str) -> Iterator[bytes]:
   """Yields the raw lines of a plain or gzip file; a cut gzip ends the file."""
   with _open_binary(path) as f:
     try:
+      # A UTF-8 byte order mark would otherwise spoil the first record.
+      yield next(f, b'').removeprefix(b'\xef\xbb\xbf')
       yield from f
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
       raise _TruncatedGzip(str(e)) from e
@@ -188,6 +194,13 @@ def _blocks(lines: Iterable[bytes], start: bytes,
         buf = buf[-len(start):]
         break
       j = buf.find(end, i)
+      k = buf.find(start, i + len(start))
+      if k >= 0 and (j < 0 or k < j):
+        # An unclosed record: yield it alone (its parser rejects or reads it)
+        # rather than merging it with the next record.
+        yield buf[i:k]
+        buf = buf[k:]
+        continue
       if j < 0:
         buf = buf[i:]
         break
@@ -250,7 +263,8 @@ def parse_json_line(line: bytes) -> Review:
     # The 2014 files are Python dict literals (single quotes, True/False).
     try:
       obj = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+      # TypeError: an unhashable dict key or set member, e.g. {[1]: 2}.
       raise SkipRecord(BAD_JSON) from None
   if not isinstance(obj, dict):
     raise SkipRecord(BAD_JSON)
@@ -344,6 +358,10 @@ def _amazon_tsv_parser(path: str) -> Callable[[bytes], Review]:
   header = next(iter(_lines(path)), b'')
   columns = header.decode('utf-8', 'replace').rstrip('\r\n').split('\t')
   index = {name: i for i, name in enumerate(columns)}
+  missing = {'star_rating', 'review_body'} - set(index)
+  if missing:
+    raise ReviewFileError(f'{path}: the TSV header has no '
+                          f'{", ".join(sorted(missing))} column')
 
   def parse(line: bytes) -> Review:
     values = _decode_utf8(line).rstrip('\r\n').split('\t')
@@ -399,6 +417,8 @@ def read_reviews(path: str,
   if skipped is None:
     skipped = collections.Counter()
   fmt = fmt or detect_format(path)
+  if not os.path.exists(path):  # When fmt was given, detect_format is skipped.
+    raise ReviewFileError(f'{path}: no such file')
   if fmt == 'json_lines':
     records = _read_lines(path, parse_json_line, skipped)
   elif fmt == 'amazon_tsv':
