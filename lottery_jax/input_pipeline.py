@@ -375,23 +375,61 @@ def _amazon_tsv_parser(path: str) -> Callable[[bytes], Review]:
 
 
 def _read_tfds(path: str, skipped: collections.Counter):
+  """Reads a prepared TFDS amazon_us_reviews directory, splits in name order.
+
+  A TFRecord copy (the TFDS default) is read through TensorFlow, in batches;
+  an array_record or parquet copy is read without it.
+  """
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   except ImportError:
     raise ReviewFileError(
         f'{path}: a TFDS dataset, but tensorflow-datasets is not installed '
         "(pip install 'lottery_jax[tfds]')") from None
-  builder = tfds.builder_from_directory(path)
+  fields = ('star_rating', 'review_headline', 'review_body')
+  try:
+    builder = tfds.builder_from_directory(path)
+    features = builder.info.features
+    ok = 'data' in features and all(k in features['data'] for k in fields)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ReviewFileError(f'{path}: cannot read this TFDS dataset: {e}') from e
+  if not ok:
+    raise ReviewFileError(
+        f'{path}: not an amazon_us_reviews dataset (needs the features '
+        f'{", ".join("data/" + k for k in fields)})')
+  try:
+    sources = builder.as_data_source()  # {split: examples}; no TensorFlow.
+  except (NotImplementedError, ValueError):  # A TFRecord copy.
+    try:
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      raise ReviewFileError(
+          f'{path}: a TFRecord TFDS dataset, but TensorFlow is not installed '
+          "(pip install 'lottery_jax[tfds]')") from None
+    try:
+      tf.config.set_visible_devices([], 'GPU')  # Leave the GPUs to JAX.
+    except RuntimeError:  # TensorFlow has already set up its devices.
+      pass
+    sources = None
+
+  def examples(split):
+    if sources is not None:
+      source = sources[split]
+      return (example['data'] for i in range(0, len(source), 1024)
+              for example in source.__getitems__(range(i, i + 1024)))
+    batches = tfds.as_numpy(builder.as_dataset(split=split, batch_size=1024))
+    return ({k: batch['data'][k][i] for k in fields} for batch in batches
+            for i in range(len(batch['data']['star_rating'])))
+
+  def text(value):
+    return _decode_utf8(value) if isinstance(value, bytes) else value
+
   for split in sorted(builder.info.splits.keys()):
-    for example in tfds.as_numpy(builder.as_dataset(split=split)):
-      data = example['data']
+    for data in examples(split):
       try:
-        body = data['review_body']
-        title = data['review_headline']
-        yield _make_review(
-            _decode_utf8(body) if isinstance(body, bytes) else body,
-            _decode_utf8(title) if isinstance(title, bytes) else title,
-            _parse_rating(data['star_rating']))
+        body = text(data['review_body'])
+        yield _make_review(body, text(data['review_headline']),
+                           _parse_rating(data['star_rating']))
       except SkipRecord as s:
         skipped[s.reason] += 1
 

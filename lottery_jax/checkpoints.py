@@ -1,0 +1,60 @@
+"""Tickets on disk with orbax: one directory per round, written atomically.
+
+orbax writes a checkpoint under a temporary name and renames it when it is
+complete, so a run killed at any moment (kill -9 included) leaves either a
+whole round or none. A round counts as finished once its `rows.json` (written
+after the checkpoint) exists; a resumed run skips finished rounds.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional
+
+import orbax.checkpoint as ocp
+
+from lottery_jax import dataset
+
+ROWS = 'rows.json'
+CHECKPOINT = 'checkpoint'
+
+
+def _drop_none(tree):
+  """Nested dicts without their None leaves (orbax stores arrays only)."""
+  if isinstance(tree, dict):
+    return {k: _drop_none(v) for k, v in tree.items() if v is not None}
+  return tree
+
+
+def fill_none(template, tree):
+  """Puts back the None leaves of `template` into a `_drop_none` tree."""
+  if isinstance(template, dict):
+    return {k: None if v is None else fill_none(v, tree[k])
+            for k, v in template.items()}
+  return tree
+
+
+def save_round(round_dir: str, tree: Dict[str, Any],
+               rows: List[Dict[str, Any]]) -> None:
+  """Saves a finished round: the arrays, then the result rows that mark it
+  finished."""
+  path = os.path.abspath(os.path.join(round_dir, CHECKPOINT))
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(path, _drop_none(tree), force=True)
+  checkpointer.wait_until_finished()
+  dataset.write_json(os.path.join(round_dir, ROWS), rows)
+
+
+def load_round(round_dir: str) -> Dict[str, Any]:
+  """The arrays of a finished round as numpy (None leaves dropped)."""
+  checkpointer = ocp.StandardCheckpointer()
+  return checkpointer.restore(
+      os.path.abspath(os.path.join(round_dir, CHECKPOINT)))
+
+
+def finished_rows(round_dir: str) -> Optional[List[Dict[str, Any]]]:
+  """The round's result rows if it finished, else None."""
+  path = os.path.join(round_dir, ROWS)
+  if not os.path.exists(path):
+    return None
+  return dataset.read_json(path)

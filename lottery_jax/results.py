@@ -1,0 +1,84 @@
+"""Result rows: one per (experiment, source, target, strategy, seed, round).
+
+Rows are plain dicts with the keys of `COLUMNS`, stored as JSON lines.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from typing import Any, Dict, Iterable, List, Sequence
+
+import numpy as np
+
+from lottery_jax import dataset
+
+COLUMNS = ('experiment', 'source', 'target', 'strategy', 'seed', 'round',
+           'sparsity', 'sparsity_all', 'valid_accuracy', 'test_accuracy',
+           'best_epoch', 'epochs_run', 'wall_time')
+GROUP = ('experiment', 'source', 'target', 'strategy', 'round')
+
+
+def write_rows(path: str, rows: Iterable[Dict[str, Any]]) -> None:
+  """Writes rows as JSON lines, atomically."""
+  with dataset.atomic_write(path, 'w') as f:
+    for row in rows:
+      f.write(json.dumps({k: row[k] for k in COLUMNS}) + '\n')
+
+
+def read_rows(path: str) -> List[Dict[str, Any]]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def read_all(workdir: str) -> List[Dict[str, Any]]:
+  """Every results.jsonl under a work directory's tickets/ and transfer/."""
+  rows = []
+  for kind in ('tickets', 'transfer'):
+    root = os.path.join(workdir, kind)
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+      path = os.path.join(root, name, 'results.jsonl')
+      if os.path.exists(path):
+        rows.extend(read_rows(path))
+  return rows
+
+
+def summarize(rows: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+  """Mean and standard deviation over seeds per (experiment, source, target,
+  strategy, round), in first-seen order. std is the population std (ddof 0)
+  over the seeds present."""
+  groups = collections.OrderedDict()
+  for row in rows:
+    groups.setdefault(tuple(row[k] for k in GROUP), []).append(row)
+  out = []
+  for key, members in groups.items():
+    summary = dict(zip(GROUP, key))
+    summary['seeds'] = len(members)
+    summary['sparsity'] = members[0]['sparsity']
+    summary['sparsity_all'] = members[0]['sparsity_all']
+    for metric in ('valid_accuracy', 'test_accuracy', 'best_epoch'):
+      values = np.array([m[metric] for m in members], float)
+      summary[f'{metric}_mean'] = float(values.mean())
+      summary[f'{metric}_std'] = float(values.std())
+    summary['wall_time'] = float(members[0]['wall_time'])
+    out.append(summary)
+  return out
+
+
+def format_summary(summary: Sequence[Dict[str, Any]]) -> str:
+  """A plain-text table of `summarize`'s output."""
+  header = (f'{"experiment":<9} {"source->target":<24} {"strategy":<14} '
+            f'{"round":>5} {"sparsity":>9} {"test acc":>16} {"valid acc":>16}'
+            f' {"time":>7}')
+  lines = [header, '-' * len(header)]
+  for s in summary:
+    pair = (s['source'] if s['source'] == s['target'] else
+            f'{s["source"]}->{s["target"]}')
+    lines.append(
+        f'{s["experiment"]:<9} {pair:<24} {s["strategy"]:<14} '
+        f'{s["round"]:>5} {100 * s["sparsity"]:>8.2f}% '
+        f'{s["test_accuracy_mean"]:>8.4f}+-{s["test_accuracy_std"]:.4f} '
+        f'{s["valid_accuracy_mean"]:>8.4f}+-{s["valid_accuracy_std"]:.4f} '
+        f'{s["wall_time"]:>6.1f}s')
+  return '\n'.join(lines)

@@ -1,0 +1,328 @@
+"""Masked training: the optax transformation, train/eval steps, the fit loop.
+
+Everything here is written for one seed and undecorated; `fit_seeds` jits
+and vmaps it so that all seeds train in one compiled program, each with its
+own init, dropout and shuffling keys (STYLE.md, "Randomness").
+
+Data lives on the device for the whole fit: an epoch is one `lax.scan` over
+batches gathered from the device arrays, and the host reads one small
+metrics tree per epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Dict, NamedTuple, Optional
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lottery_jax import masks as masks_lib
+
+PyTree = Any
+Batch = Dict[str, jax.Array]
+
+
+# ---------------------------------------------------------------------------
+# The masked optimiser.
+
+
+def masked(inner: optax.GradientTransformation
+           ) -> optax.GradientTransformationExtraArgs:
+  """Wraps an optimiser so that pruned weights get no gradient and no update.
+
+  The update function takes the masks as a keyword argument,
+  ``update(grads, state, params, masks=masks)``, so it cannot be called
+  without them: the incoming gradients are masked before `inner` sees them
+  (its moments of pruned weights stay zero) and the outgoing updates after.
+  """
+
+  def init_fn(params):
+    return inner.init(params)
+
+  def update_fn(updates, state, params=None, *, masks, **extra_args):
+    del extra_args
+    updates = masks_lib.apply_masks(updates, masks)
+    updates, state = inner.update(updates, state, params)
+    return masks_lib.apply_masks(updates, masks), state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def make_optimizer(name: str = 'adam', learning_rate: float = 1e-3,
+                   l2: float = 1e-5, momentum: float = 0.9
+                   ) -> optax.GradientTransformationExtraArgs:
+  """Coupled L2 (added to the gradient, PyTorch's weight_decay) + optimiser.
+
+  Args:
+    name: 'adam' (the paper's) or 'sgd' (with momentum).
+    learning_rate: step size.
+    l2: weight of the L2 term added to the gradient (not AdamW).
+    momentum: for 'sgd'.
+  """
+  if name == 'adam':
+    inner = optax.adam(learning_rate)
+  elif name == 'sgd':
+    inner = optax.sgd(learning_rate, momentum=momentum)
+  else:
+    raise ValueError(f'unknown optimizer {name!r} (adam, sgd)')
+  return masked(optax.chain(optax.add_decayed_weights(l2), inner))
+
+
+# ---------------------------------------------------------------------------
+# State and steps.
+
+
+class TrainState(flax.struct.PyTreeNode):
+  """One seed's training state: one pytree for jit, vmap and checkpoints."""
+  step: jax.Array
+  params: PyTree
+  opt_state: optax.OptState
+  masks: PyTree
+
+  @classmethod
+  def create(cls, params, masks, tx) -> 'TrainState':
+    params = masks_lib.apply_masks(params, masks)
+    return cls(step=jnp.zeros((), jnp.int32), params=params,
+               opt_state=tx.init(params), masks=masks)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array,
+                  weight: jax.Array) -> jax.Array:
+  """Weighted mean softmax cross-entropy; weight 0 marks padding rows."""
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  return jnp.sum(losses * weight) / jnp.maximum(jnp.sum(weight), 1.0)
+
+
+def train_step(state: TrainState, batch: Batch, rng: jax.Array, *,
+               model: nn.Module, tx: optax.GradientTransformationExtraArgs
+               ) -> tuple[TrainState, Dict[str, jax.Array]]:
+  """One masked step: grads masked before `tx`, params masked after.
+
+  Args:
+    state: the seed's state.
+    batch: {'tokens': int32 [b, len], 'length': [b], 'label': [b],
+      'weight': float32 [b]}.
+    rng: dropout key for this step.
+    model: the module.
+    tx: a `masked` optimiser.
+
+  Returns:
+    The new state and {'loss', 'correct', 'count'} of the batch.
+  """
+
+  def loss_fn(params):
+    logits = model.apply({'params': params}, batch['tokens'], batch['length'],
+                         train=True, rngs={'dropout': rng})
+    return cross_entropy(logits, batch['label'], batch['weight']), logits
+
+  (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params,
+                                 masks=state.masks)
+  params = masks_lib.apply_masks(optax.apply_updates(state.params, updates),
+                                 state.masks)
+  correct = jnp.sum((jnp.argmax(logits, -1) == batch['label']) *
+                    batch['weight'])
+  new_state = state.replace(step=state.step + 1, params=params,
+                            opt_state=opt_state)
+  return new_state, {'loss': loss, 'correct': correct,
+                     'count': jnp.sum(batch['weight'])}
+
+
+def eval_step(params: PyTree, batch: Batch, *,
+              model: nn.Module) -> Dict[str, jax.Array]:
+  """Correct predictions and count of a batch (weight 0 rows ignored)."""
+  logits = model.apply({'params': params}, batch['tokens'], batch['length'])
+  correct = jnp.sum((jnp.argmax(logits, -1) == batch['label']) *
+                    batch['weight'])
+  return {'correct': correct, 'count': jnp.sum(batch['weight'])}
+
+
+# ---------------------------------------------------------------------------
+# Epochs as scans over device-resident data.
+
+
+def _batched_indices(order: jax.Array, batch_size: int) -> jax.Array:
+  """[n] -> [num_batches, batch_size], the tail filled with -1."""
+  n = order.shape[0]
+  num_batches = -(-n // batch_size)
+  pad = num_batches * batch_size - n
+  return jnp.concatenate([order, -jnp.ones((pad,), order.dtype)]).reshape(
+      num_batches, batch_size)
+
+
+def _gather(data: Batch, idx: jax.Array) -> Batch:
+  safe = jnp.maximum(idx, 0)
+  batch = {k: v[safe] for k, v in data.items()}
+  batch['weight'] = (idx >= 0).astype(jnp.float32)
+  return batch
+
+
+def train_epoch(state: TrainState, data: Batch, shuffle_key: jax.Array,
+                dropout_key: jax.Array, epoch: jax.Array, *, model, tx,
+                batch_size: int) -> tuple[TrainState, Dict[str, jax.Array]]:
+  """One epoch over `data` in an order drawn from (shuffle_key, epoch)."""
+  n = data['label'].shape[0]
+  order = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
+
+  def body(state, idx):
+    rng = jax.random.fold_in(dropout_key, state.step)
+    return train_step(state, _gather(data, idx), rng, model=model, tx=tx)
+
+  state, metrics = jax.lax.scan(body, state,
+                                _batched_indices(order, batch_size))
+  return state, {'loss': jnp.sum(metrics['loss'] * metrics['count']) /
+                         jnp.sum(metrics['count']),
+                 'accuracy': jnp.sum(metrics['correct']) /
+                             jnp.sum(metrics['count'])}
+
+
+def evaluate(params: PyTree, data: Batch, *, model,
+             batch_size: int) -> jax.Array:
+  """Accuracy of `params` on `data`."""
+  idx = _batched_indices(jnp.arange(data['label'].shape[0]), batch_size)
+
+  def body(total, idx):
+    m = eval_step(params, _gather(data, idx), model=model)
+    return total + jnp.stack([m['correct'], m['count']]), None
+
+  total, _ = jax.lax.scan(body, jnp.zeros(2), idx)
+  return total[0] / total[1]
+
+
+# ---------------------------------------------------------------------------
+# Fit with early stopping, one seed; vmapped over seeds by `fit_seeds`.
+
+
+class FitCarry(flax.struct.PyTreeNode):
+  """The fit loop's state between epochs."""
+  state: TrainState
+  best_params: PyTree
+  best_accuracy: jax.Array
+  best_epoch: jax.Array
+  active: jax.Array  # False once patience ran out: nothing changes after.
+
+
+class SeedKeys(NamedTuple):
+  shuffle: jax.Array
+  dropout: jax.Array
+
+
+def fit_init(state: TrainState) -> FitCarry:
+  # A copy: the epoch function donates the carry, and one buffer may not be
+  # donated twice.
+  return FitCarry(state=state, best_params=jax.tree.map(jnp.copy,
+                                                        state.params),
+                  best_accuracy=jnp.array(-1.0), best_epoch=jnp.array(-1),
+                  active=jnp.array(True))
+
+
+def fit_epoch(carry: FitCarry, keys: SeedKeys, epoch: jax.Array,
+              train: Batch, valid: Batch, *, model, tx, batch_size: int,
+              eval_batch_size: int, patience: int
+              ) -> tuple[FitCarry, Dict[str, jax.Array]]:
+  """Trains one epoch, evaluates, keeps the best params (early stopping).
+
+  A seed whose patience has run out keeps its carry unchanged, so that a
+  seed trained inside a vmap ends exactly as it would alone.
+  """
+  state, metrics = train_epoch(carry.state, train, keys.shuffle, keys.dropout,
+                               epoch, model=model, tx=tx,
+                               batch_size=batch_size)
+  accuracy = evaluate(state.params, valid, model=model,
+                      batch_size=eval_batch_size)
+  improved = accuracy > carry.best_accuracy
+  stalled = (epoch - jnp.where(improved, epoch, carry.best_epoch)) >= patience
+  new = FitCarry(
+      state=state,
+      best_params=jax.tree.map(lambda a, b: jnp.where(improved, a, b),
+                               state.params, carry.best_params),
+      best_accuracy=jnp.where(improved, accuracy, carry.best_accuracy),
+      best_epoch=jnp.where(improved, epoch, carry.best_epoch),
+      active=~stalled)
+  new = jax.tree.map(lambda a, b: jnp.where(carry.active, a, b), new, carry)
+  metrics = dict(metrics, valid_accuracy=accuracy)
+  return new, metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+  batch_size: int = 32
+  eval_batch_size: int = 256
+  epochs: int = 15
+  # Epochs without a better validation accuracy before a seed stops; 0 runs
+  # every epoch (the best epoch's params are kept either way).
+  patience: int = 0
+
+
+class FitResult(NamedTuple):
+  """Per seed (leading axis [seeds] on every array)."""
+  params: PyTree          # best-epoch params
+  valid_accuracy: jax.Array
+  test_accuracy: jax.Array
+  best_epoch: jax.Array   # 0-based
+  epochs_run: int
+
+
+def _device_batch(split: Dict[str, np.ndarray]) -> Batch:
+  return {k: jnp.asarray(split[k]) for k in ('tokens', 'length', 'label')}
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(model, tx, fit_config: FitConfig):
+  """The vmapped, jitted epoch and test functions for one setting."""
+  patience = fit_config.patience or fit_config.epochs + 1
+  epoch_fn = functools.partial(
+      fit_epoch, model=model, tx=tx, batch_size=fit_config.batch_size,
+      eval_batch_size=fit_config.eval_batch_size, patience=patience)
+  epoch_fn = jax.jit(jax.vmap(epoch_fn, in_axes=(0, 0, None, None, None)),
+                     donate_argnums=0)
+  test_fn = jax.jit(jax.vmap(functools.partial(
+      evaluate, model=model, batch_size=fit_config.eval_batch_size),
+                             in_axes=(0, None)))
+  return epoch_fn, test_fn
+
+
+def fit_seeds(states: TrainState, keys: SeedKeys, train: Dict[str, Any],
+              valid: Dict[str, Any], test: Dict[str, Any], *, model,
+              tx, fit_config: FitConfig,
+              on_epoch: Optional[Callable[[int, Dict], None]] = None
+              ) -> FitResult:
+  """Trains every seed (leading axis of `states` and `keys`) in one program.
+
+  Args:
+    states: TrainState with a leading [seeds] axis.
+    keys: SeedKeys with a leading [seeds] axis.
+    train, valid, test: {'tokens' [n, len], 'length' [n], 'label' [n]}.
+    model: the module.
+    tx: a `masked` optimiser.
+    fit_config: batch sizes, epochs, patience.
+    on_epoch: called with (epoch, host metrics) after every epoch.
+
+  Returns:
+    FitResult with a leading [seeds] axis.
+  """
+  epoch_fn, test_fn = _compiled(model, tx, fit_config)
+  train, valid, test = map(_device_batch, (train, valid, test))
+  carry = jax.vmap(fit_init)(states)
+  epochs_run = 0
+  for epoch in range(fit_config.epochs):
+    carry, metrics = epoch_fn(carry, keys, jnp.asarray(epoch, jnp.int32),
+                              train, valid)
+    epochs_run = epoch + 1
+    active = np.asarray(carry.active)
+    if on_epoch is not None:
+      on_epoch(epoch, jax.tree.map(np.asarray, metrics))
+    if not active.any():
+      break
+  test_accuracy = test_fn(carry.best_params, test)
+  return FitResult(params=carry.best_params,
+                   valid_accuracy=carry.best_accuracy,
+                   test_accuracy=test_accuracy, best_epoch=carry.best_epoch,
+                   epochs_run=epochs_run)
