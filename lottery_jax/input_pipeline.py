@@ -416,7 +416,8 @@ def _read_tfds(path: str, skipped: collections.Counter):
     if sources is not None:
       source = sources[split]
       return (example['data'] for i in range(0, len(source), 1024)
-              for example in source.__getitems__(range(i, i + 1024)))
+              for example in source.__getitems__(
+                  range(i, min(i + 1024, len(source)))))
     batches = tfds.as_numpy(builder.as_dataset(split=split, batch_size=1024))
     return ({k: batch['data'][k][i] for k in fields} for batch in batches
             for i in range(len(batch['data']['star_rating'])))
