@@ -24,6 +24,7 @@ fresh draw and every training's shuffling and dropout come from named
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -123,7 +124,11 @@ def fit_config(config) -> train_lib.FitConfig:
 
 def make_tx(config):
   t = config.train
-  return train_lib.make_optimizer(t.optimizer, t.learning_rate, t.l2)
+  return _optimizer(t.optimizer, t.learning_rate, t.l2)
+
+
+# One optimiser object per setting, so the compiled epoch is reused.
+_optimizer = functools.lru_cache(maxsize=8)(train_lib.make_optimizer)
 
 
 def seed_roots(config) -> jax.Array:
@@ -424,18 +429,14 @@ def find_tickets(config, data_workdir: str, workdir: str, domain: str,
   return all_rows
 
 
-def transfer_tickets(config, data_workdir: str, workdir: str, source: str,
-                     target: str, log: Callable[[str], None] = logging.info
-                     ) -> List[Dict[str, Any]]:
-  """Trains every TICKET-RESET mask of `source` once on `target`.
+def source_tickets(config, data_workdir: str, workdir: str,
+                   source: str) -> str:
+  """The finished tickets run of `source` for this config.
 
   Raises:
-    ConfigError: the source has no finished tickets for these settings, or
-      they were found with another vocabulary.
+    ConfigError: some round is missing, or the tickets were found with
+      another vocabulary.
   """
-  validate(config)
-  if source == target:
-    raise ConfigError(f'transfer needs two domains, got {source}->{target}')
   vocab = vocab_fingerprint(data_workdir)
   src_dir = tickets_dir(workdir, source, config, vocab)
   rounds = config.lottery.rounds
@@ -458,6 +459,24 @@ def transfer_tickets(config, data_workdir: str, workdir: str, source: str,
         f'transfer source {source!r} has no tickets for rounds {missing} in '
         f'{src_dir}{hint}; run experiments.find_tickets with the same config '
         'first')
+  return src_dir
+
+
+def transfer_tickets(config, data_workdir: str, workdir: str, source: str,
+                     target: str, log: Callable[[str], None] = logging.info
+                     ) -> List[Dict[str, Any]]:
+  """Trains every TICKET-RESET mask of `source` once on `target`.
+
+  Raises:
+    ConfigError: the source has no finished tickets for these settings, or
+      they were found with another vocabulary.
+  """
+  validate(config)
+  if source == target:
+    raise ConfigError(f'transfer needs two domains, got {source}->{target}')
+  vocab = vocab_fingerprint(data_workdir)
+  src_dir = source_tickets(config, data_workdir, workdir, source)
+  rounds = config.lottery.rounds
   run_dir = os.path.join(workdir, 'transfer', f'{source}-to-{target}-'
                          f'{run_hash(config, vocab)}')
   _prepare_run_dir(run_dir, config, vocab, experiment='transfer',
@@ -542,6 +561,8 @@ def run_transfer(config, data_dir: Optional[str], workdir: str,
   if not pairs:
     raise ConfigError('no transfer pair: set --config.transfer.sources and '
                       '--config.transfer.targets to different domains')
+  for source in dict.fromkeys(s for s, _ in pairs):  # Fail before training.
+    source_tickets(config, data_workdir, workdir, source)
   rows = []
   for source, target in pairs:
     start = time.time()

@@ -68,7 +68,7 @@ def sparsity(masks: PyTree, params: Optional[PyTree] = None
     if m is None:
       continue
     m = np.asarray(m)
-    out[path_name(path)] = float(1.0 - m.mean())
+    out[path_name(path)] = (m.size - int(m.sum())) / m.size
     pruned += int(m.size - m.sum())
     total += int(m.size)
   out['prunable'] = pruned / max(total, 1)

@@ -1,0 +1,30 @@
+"""The paper's procedure scaled to finish on a 2-core CPU.
+
+  python -m experiments.find_tickets --config=experiments/configs/cpu.py \
+      --data_dir=../shared/data/amazon_reviews --workdir=runs/cpu
+  python -m experiments.transfer_tickets --config=experiments/configs/cpu.py \
+      --workdir=runs/cpu
+
+Same data, vocabulary, optimiser, batch size, five seeds and strategies as
+`paper`; narrower layers (embedding 32, 32 channels, hidden 32), reviews cut
+at 160 tokens (about the 70th percentile), 3 epochs, and 6 rounds at
+p = 0.55 so that the rounds pass about 50%, 90% and 99% sparsity (55.0,
+79.8, 90.9, 95.9, 98.2, 99.2%). Budget: about an hour for the five domains
+plus the 20 transfer pairs.
+"""
+
+import ml_collections
+
+from experiments.configs import paper
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = paper.get_config()
+  config.model.embed_dim = 32
+  config.model.channels = 32
+  config.model.hidden = 32
+  config.train.max_length = 160
+  config.train.epochs = 3
+  config.lottery.rounds = 6
+  config.lottery.prune_fraction = 0.55
+  return config
