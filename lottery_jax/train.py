@@ -219,7 +219,10 @@ def fit_init(state: TrainState) -> FitCarry:
   # donated twice.
   return FitCarry(state=state, best_params=jax.tree.map(jnp.copy,
                                                         state.params),
-                  best_accuracy=jnp.array(-1.0), best_epoch=jnp.array(-1),
+                  # Strong dtypes: a weakly typed carry would make the
+                  # second epoch compile again.
+                  best_accuracy=jnp.array(-1.0, jnp.float32),
+                  best_epoch=jnp.array(-1, jnp.int32),
                   active=jnp.array(True))
 
 

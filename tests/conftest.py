@@ -50,7 +50,17 @@ def write_webis(path, reviews):
 @pytest.fixture
 def tiny_data_dir(tmp_path):
   """A data directory in the `shared` layout with small synthetic domains."""
-  root = tmp_path / 'reviews'
+  return make_tiny_data(tmp_path / 'reviews')
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir_shared(tmp_path_factory):
+  """`tiny_data_dir`, made once per session; tests must not change it."""
+  return make_tiny_data(tmp_path_factory.mktemp('shared') / 'reviews')
+
+
+def make_tiny_data(root):
+  """Writes small synthetic domains in the `shared` layout under `root`."""
   topics = {'books': ('novel', 'author'), 'dvd': ('film', 'actor'),
             'music': ('song', 'band'), 'electronics': ('battery', 'cable'),
             'kitchen_housewares': ('pan', 'blender')}
