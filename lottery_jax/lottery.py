@@ -12,6 +12,7 @@ run is not repeated::
     ticket_reset/round_001/ ... masks, trained params (+ rows.json)
     ticket_random/round_001/ ...
     results.jsonl               one row per (strategy, seed, round)
+    summary.json                mean and std over seeds per round
   <workdir>/transfer/<source>-to-<target>-<hash>/
     masks_reset/round_001/ ...
     masks_random/round_001/ ...
@@ -354,6 +355,8 @@ def _full_masks(exp: Experiment, roots):
 
 def _write_results(run_dir: str, rows: Sequence[Dict[str, Any]]) -> None:
   results_lib.write_rows(os.path.join(run_dir, 'results.jsonl'), rows)
+  dataset.write_json(os.path.join(run_dir, 'summary.json'),
+                     results_lib.summarize(rows))
 
 
 def _prepare_run_dir(run_dir: str, config, vocab: str, **meta) -> None:
