@@ -183,6 +183,13 @@ class Experiment:
     self.config = config
     self.domain = domain
     vocab_size = config.data.vocab_size
+    prepared = dataset.read_json(os.path.join(
+        data_workdir, 'data_report.json'))['vocab']['size']
+    if prepared != vocab_size:
+      raise ConfigError(
+          f'the data in {data_workdir} has a vocabulary of {prepared} pieces '
+          f'but --config.data.vocab_size={vocab_size}; pass --data_dir to '
+          'prepare it again with this config')
     self.model = build_model(config, vocab_size)
     self.tx = make_tx(config)
     self.fit_config = fit_config(config)
@@ -524,11 +531,16 @@ USER_ERRORS = (ConfigError, TrainingDiverged, domains_lib.DataError,
 
 
 def prepare_data(config, data_dir: Optional[str], workdir: str) -> str:
-  """Prepares (or reuses) the data under ``workdir/data``; returns it."""
+  """Prepares (or reuses) the data under ``workdir/data``; returns it.
+
+  Without `data_dir`, a work directory prepared earlier is used as it is:
+  its tickets were found on that data, whatever $LOTTERY_JAX_DATA_DIR says
+  now. An explicit `data_dir` is prepared (a no-op when nothing changed).
+  """
   data_workdir = os.path.join(workdir, 'data')
-  if data_dir is None and not os.environ.get(dataset.ENV_DATA_DIR) and (
-      os.path.exists(os.path.join(data_workdir, 'data_report.json'))):
-    return data_workdir  # Prepared earlier; no raw data needed now.
+  if data_dir is None and os.path.exists(
+      os.path.join(data_workdir, 'data_report.json')):
+    return data_workdir
   dataset.prepare(data_dir, data_workdir, config.data)
   return data_workdir
 
