@@ -1,0 +1,66 @@
+"""Five seeds in one vmapped program against five seeds one after another.
+
+  python -m benchmarks.seeds [--lengths=128,500] [--seeds=5]
+
+Each side runs whole training epochs the way `train.fit_seeds` does (data
+on device, an epoch as one lax.scan): vmapped, the five seeds are one
+program; sequential, the single-seed program runs five times.
+"""
+
+import functools
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+
+from benchmarks import common
+from lottery_jax import train
+
+_LENGTHS = flags.DEFINE_list('lengths', ['128', '500'], 'Token lengths.')
+_SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds.')
+_EXAMPLES = flags.DEFINE_integer('examples', 256, 'Examples per epoch.')
+_BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
+_REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls per median.')
+_OUT = flags.DEFINE_string('out_dir', 'benchmark_results', 'JSON folder.')
+
+
+def main(argv):
+  del argv
+  model = common.paper_model()
+  tx = train.make_optimizer()
+  n = _SEEDS.value
+  rows, extra = [], {}
+  for length in map(int, _LENGTHS.value):
+    data = common.random_batch(_EXAMPLES.value, length, full=False)
+    data.pop('weight')
+    epoch = functools.partial(train.train_epoch, model=model, tx=tx,
+                              batch_size=_BATCH.value)
+    keys = jax.random.split(jax.random.key(0), n)
+    states = [common.half_pruned_state(model, tx, length, seed=i)
+              for i in range(n)]
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *states)
+    vmapped = jax.jit(jax.vmap(epoch, in_axes=(0, None, 0, 0, None)))
+    single = jax.jit(epoch)
+
+    def run_vmapped():
+      return vmapped(stacked, data, keys, keys, 0)[1]['loss']
+
+    def run_sequential():
+      return [single(states[i], data, keys[i], keys[i], 0)[1]['loss']
+              for i in range(n)]
+
+    t_v = common.time_fn(run_vmapped, _REPEATS.value, warmup=1)
+    t_s = common.time_fn(run_sequential, _REPEATS.value, warmup=1)
+    steps = -(-_EXAMPLES.value // _BATCH.value)
+    rows.append([length, 1e3 * t_v / steps, 1e3 * t_s / steps, t_s / t_v])
+    extra[f'vmapped_speedup_{length}'] = t_s / t_v
+  common.report(
+      'seeds', f'{n} seeds vmapped against {n} seeds in sequence, paper '
+      f'model, batch {_BATCH.value}, per step of all seeds',
+      ['tokens', 'vmapped ms', 'sequential ms', 'vmapped speed-up'], rows,
+      extra, _OUT.value)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,94 @@
+"""The masked train step: its cost against the unmasked step, and its
+arithmetic throughput against a large f32 matmul measured in the same run.
+
+  python -m benchmarks.step [--lengths=128,500] [--batch_size=32]
+
+Paper-size model (SPEC.md section 3), Adam with coupled L2, one seed.
+"""
+
+import functools
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import optax
+
+from benchmarks import common
+from lottery_jax import train
+
+_LENGTHS = flags.DEFINE_list('lengths', ['128', '500'], 'Token lengths.')
+_BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
+_REPEATS = flags.DEFINE_integer('repeats', 7, 'Timed calls per median.')
+_MATMUL = flags.DEFINE_integer('matmul_size', 4096, 'Square matmul side.')
+_OUT = flags.DEFINE_string('out_dir', 'benchmark_results', 'JSON folder.')
+
+
+def unmasked_step(params, opt_state, batch, rng, *, model, tx):
+  """The same step with no masks: the baseline of the masking overhead."""
+
+  def loss_fn(p):
+    logits = model.apply({'params': p}, batch['tokens'], batch['length'],
+                         train=True, rngs={'dropout': rng})
+    return train.cross_entropy(logits, batch['label'], batch['weight'])
+
+  loss, grads = jax.value_and_grad(loss_fn)(params)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, loss
+
+
+def matmul_rate(n: int, repeats: int) -> float:
+  """FLOP/s of an n x n f32 matmul."""
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+  f = jax.jit(lambda a, b: a @ b)
+  return 2 * n ** 3 / common.time_fn(lambda: f(a, b), repeats)
+
+
+def main(argv):
+  del argv
+  model = common.paper_model()
+  tx = train.make_optimizer()
+  plain_tx = optax.chain(optax.add_decayed_weights(1e-5), optax.adam(1e-3))
+  peak = matmul_rate(_MATMUL.value, _REPEATS.value)
+  rows, extra = [], {'matmul_gflops': peak / 1e9}
+  for length in map(int, _LENGTHS.value):
+    batch = common.random_batch(_BATCH.value, length)
+    state = common.half_pruned_state(model, tx, length)
+    masked = jax.jit(functools.partial(train.train_step, model=model, tx=tx),
+                     donate_argnums=0)
+    plain = jax.jit(functools.partial(unmasked_step, model=model,
+                                      tx=plain_tx), donate_argnums=(0, 1))
+    rng = jax.random.key(0)
+    box = {'s': state}
+
+    def run_masked():
+      box['s'], m = masked(box['s'], batch, rng)
+      return m['loss']
+
+    params = jax.tree.map(jnp.copy, state.params)
+    pbox = {'p': params, 'o': plain_tx.init(params)}
+
+    def run_plain():
+      pbox['p'], pbox['o'], loss = plain(pbox['p'], pbox['o'], batch, rng)
+      return loss
+
+    t_masked = common.time_fn(run_masked, _REPEATS.value)
+    t_plain = common.time_fn(run_plain, _REPEATS.value)
+    flops = common.conv_dense_flops(_BATCH.value, length)
+    rate = flops / t_masked
+    rows.append([length, 1e3 * t_masked, 1e3 * t_plain, t_masked / t_plain,
+                 _BATCH.value / t_masked, rate / 1e9, rate / peak])
+    extra[f'masked_ms_{length}'] = 1e3 * t_masked
+    extra[f'unmasked_ms_{length}'] = 1e3 * t_plain
+    extra[f'masked_over_unmasked_{length}'] = t_masked / t_plain
+    extra[f'fraction_of_matmul_{length}'] = rate / peak
+  common.report(
+      'step', f'Masked train step, paper model, batch {_BATCH.value} '
+      f'(matmul {_MATMUL.value}^2: {peak / 1e9:.0f} GFLOP/s)',
+      ['tokens', 'masked ms', 'unmasked ms', 'masked/unmasked',
+       'examples/s', 'GFLOP/s', 'of matmul'], rows, extra, _OUT.value)
+
+
+if __name__ == '__main__':
+  app.run(main)
