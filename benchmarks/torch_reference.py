@@ -71,9 +71,9 @@ def torch_step_fn(length: int, batch_size: int, threads: int):
         p.mul_(masks[name])
   optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
   batch = common.random_batch(batch_size, length)
-  tokens = torch.from_numpy(np.asarray(batch['tokens'])).long()
-  lengths = torch.from_numpy(np.asarray(batch['length'])).long()
-  labels = torch.from_numpy(np.asarray(batch['label'])).long()
+  tokens = torch.from_numpy(np.array(batch['tokens'])).long()
+  lengths = torch.from_numpy(np.array(batch['length'])).long()
+  labels = torch.from_numpy(np.array(batch['label'])).long()
   loss_fn = nn.CrossEntropyLoss()
 
   def step():

@@ -35,7 +35,7 @@ import hashlib
 import json
 import os
 import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from absl import logging
 import ml_collections
@@ -393,3 +393,25 @@ def format_report(report: Dict[str, Any]) -> str:
   seconds = ', '.join(f'{k} {v:.1f}s' for k, v in report['seconds'].items())
   lines.append(f'vocabulary: {report["vocab"]["size"]} pieces; {seconds}')
   return '\n'.join(lines)
+
+
+def length_buckets(lengths: np.ndarray, boundaries: Sequence[int]
+                   ) -> List[tuple]:
+  """Groups examples by length so that batches need less padding.
+
+  Args:
+    lengths: int [n], true lengths (already truncated).
+    boundaries: ascending padded lengths, e.g. (64, 128, 256, 500); the last
+      must be at least the longest length.
+
+  Returns:
+    [(padded_length, indices)] for every non-empty bucket: the examples whose
+    length is at most padded_length and more than the previous boundary.
+  """
+  boundaries = sorted(boundaries)
+  if lengths.size and lengths.max() > boundaries[-1]:
+    raise ValueError(f'the longest example ({lengths.max()} tokens) exceeds '
+                     f'the last bucket ({boundaries[-1]})')
+  bucket = np.searchsorted(boundaries, lengths, side='left')
+  return [(b, np.flatnonzero(bucket == i)) for i, b in enumerate(boundaries)
+          if (bucket == i).any()]
