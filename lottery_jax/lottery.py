@@ -120,7 +120,8 @@ def fit_config(config) -> train_lib.FitConfig:
   t = config.train
   return train_lib.FitConfig(batch_size=t.batch_size,
                              eval_batch_size=t.eval_batch_size,
-                             epochs=t.epochs, patience=t.patience)
+                             epochs=t.epochs, patience=t.patience,
+                             buckets=tuple(t.buckets))
 
 
 def make_tx(config):

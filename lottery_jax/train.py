@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import flax
 import flax.linen as nn
@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lottery_jax import dataset
 from lottery_jax import masks as masks_lib
 
 PyTree = Any
@@ -226,20 +227,14 @@ def fit_init(state: TrainState) -> FitCarry:
                   active=jnp.array(True))
 
 
-def fit_epoch(carry: FitCarry, keys: SeedKeys, epoch: jax.Array,
-              train: Batch, valid: Batch, *, model, tx, batch_size: int,
-              eval_batch_size: int, patience: int
-              ) -> tuple[FitCarry, Dict[str, jax.Array]]:
-  """Trains one epoch, evaluates, keeps the best params (early stopping).
+def select_best(carry: FitCarry, state: TrainState, accuracy: jax.Array,
+                epoch: jax.Array, patience: int) -> FitCarry:
+  """Early stopping after an epoch that ended in `state` with `accuracy`.
 
-  A seed whose patience has run out keeps its carry unchanged, so that a
-  seed trained inside a vmap ends exactly as it would alone.
+  Keeps the best validation epoch's params. A seed whose patience has run
+  out keeps its carry unchanged, so that a seed trained inside a vmap ends
+  exactly as it would alone.
   """
-  state, metrics = train_epoch(carry.state, train, keys.shuffle, keys.dropout,
-                               epoch, model=model, tx=tx,
-                               batch_size=batch_size)
-  accuracy = evaluate(state.params, valid, model=model,
-                      batch_size=eval_batch_size)
   improved = accuracy > carry.best_accuracy
   stalled = (epoch - jnp.where(improved, epoch, carry.best_epoch)) >= patience
   new = FitCarry(
@@ -249,9 +244,77 @@ def fit_epoch(carry: FitCarry, keys: SeedKeys, epoch: jax.Array,
       best_accuracy=jnp.where(improved, accuracy, carry.best_accuracy),
       best_epoch=jnp.where(improved, epoch, carry.best_epoch),
       active=~stalled)
-  new = jax.tree.map(lambda a, b: jnp.where(carry.active, a, b), new, carry)
-  metrics = dict(metrics, valid_accuracy=accuracy)
-  return new, metrics
+  return jax.tree.map(lambda a, b: jnp.where(carry.active, a, b), new, carry)
+
+
+def fit_epoch(carry: FitCarry, keys: SeedKeys, epoch: jax.Array,
+              train: Batch, valid: Batch, *, model, tx, batch_size: int,
+              eval_batch_size: int, patience: int
+              ) -> tuple[FitCarry, Dict[str, jax.Array]]:
+  """Trains one epoch (one scan), evaluates, keeps the best params."""
+  state, metrics = train_epoch(carry.state, train, keys.shuffle, keys.dropout,
+                               epoch, model=model, tx=tx,
+                               batch_size=batch_size)
+  accuracy = evaluate(state.params, valid, model=model,
+                      batch_size=eval_batch_size)
+  return (select_best(carry, state, accuracy, epoch, patience),
+          dict(metrics, valid_accuracy=accuracy))
+
+
+# ---------------------------------------------------------------------------
+# Length buckets: batches padded to their bucket's length, not the longest.
+
+
+def bucket_step(state: TrainState, data: Batch, idx: jax.Array,
+                dropout_key: jax.Array, *, model, tx):
+  """One train step on the rows `idx` (-1: padding) of a bucket's data."""
+  rng = jax.random.fold_in(dropout_key, state.step)
+  state, m = train_step(state, _gather(data, idx), rng, model=model, tx=tx)
+  return state, jnp.stack([m['loss'] * m['count'], m['correct'], m['count']])
+
+
+def bucket_orders(shuffle_key: jax.Array, epoch: jax.Array, sizes,
+                  batch_size: int) -> List[jax.Array]:
+  """One seed's batches of every bucket for an epoch: [batches, batch]."""
+  key = jax.random.fold_in(shuffle_key, epoch)
+  return [_batched_indices(jax.random.permutation(jax.random.fold_in(key, b),
+                                                  n), batch_size)
+          for b, n in enumerate(sizes)]
+
+
+def bucket_schedule(sizes, batch_size: int, epoch: int,
+                    seed: int = 0) -> np.ndarray:
+  """The order in which an epoch visits the buckets' batches: bucket ids.
+
+  Shared by all seeds (the seeds differ in which reviews fill each batch),
+  so that the seeds of a vmap run batches of the same shape together.
+  """
+  counts = [-(-n // batch_size) for n in sizes]
+  ids = np.repeat(np.arange(len(sizes)), counts)
+  return np.random.default_rng([seed, epoch]).permutation(ids)
+
+
+def evaluate_buckets(params: PyTree, buckets: List[Batch], *, model,
+                     batch_size: int) -> jax.Array:
+  """Accuracy of `params` over several buckets of data."""
+  total = jnp.zeros(2)
+  for data in buckets:
+    idx = _batched_indices(jnp.arange(data['label'].shape[0]), batch_size)
+
+    def body(total, idx, data=data):
+      m = eval_step(params, _gather(data, idx), model=model)
+      return total + jnp.stack([m['correct'], m['count']]), None
+
+    total, _ = jax.lax.scan(body, total, idx)
+  return total[0] / total[1]
+
+
+def end_epoch(carry: FitCarry, state: TrainState, valid: List[Batch],
+              epoch: jax.Array, *, model, eval_batch_size: int,
+              patience: int) -> tuple[FitCarry, jax.Array]:
+  accuracy = evaluate_buckets(state.params, valid, model=model,
+                              batch_size=eval_batch_size)
+  return select_best(carry, state, accuracy, epoch, patience), accuracy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +325,11 @@ class FitConfig:
   # Epochs without a better validation accuracy before a seed stops; 0 runs
   # every epoch (the best epoch's params are kept either way).
   patience: int = 0
+  # Padded lengths of length buckets, ascending; () pads every batch to the
+  # data's length and runs each epoch as one scan. With buckets, short
+  # reviews are not padded to the longest (logits are padding invariant),
+  # and an epoch is a loop of steps, one compiled step per bucket.
+  buckets: Tuple[int, ...] = ()
 
 
 class FitResult(NamedTuple):
@@ -292,6 +360,74 @@ def _compiled(model, tx, fit_config: FitConfig):
   return epoch_fn, test_fn
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_buckets(model, tx, fit_config: FitConfig):
+  """The vmapped, jitted functions of a bucketed fit for one setting."""
+  patience = fit_config.patience or fit_config.epochs + 1
+  step = jax.jit(jax.vmap(functools.partial(bucket_step, model=model, tx=tx),
+                          in_axes=(0, None, 0, 0)), donate_argnums=0)
+  end = jax.jit(jax.vmap(functools.partial(
+      end_epoch, model=model, eval_batch_size=fit_config.eval_batch_size,
+      patience=patience), in_axes=(0, 0, None, None)))
+  test = jax.jit(jax.vmap(functools.partial(
+      evaluate_buckets, model=model, batch_size=fit_config.eval_batch_size),
+                          in_axes=(0, None)))
+  return step, end, test
+
+
+@functools.lru_cache(maxsize=64)
+def _orders_fn(sizes: Tuple[int, ...], batch_size: int):
+  return jax.jit(jax.vmap(functools.partial(
+      bucket_orders, sizes=sizes, batch_size=batch_size), in_axes=(0, None)))
+
+
+def _bucketize(split: Dict[str, np.ndarray], boundaries) -> List[Batch]:
+  """A split as device arrays per length bucket, each cut to its length."""
+  length = split['tokens'].shape[1]
+  boundaries = sorted({b for b in boundaries if b < length} | {length})
+  return [{'tokens': jnp.asarray(split['tokens'][idx, :size]),
+           'length': jnp.asarray(split['length'][idx]),
+           'label': jnp.asarray(split['label'][idx])}
+          for size, idx in dataset.length_buckets(split['length'],
+                                                  boundaries)]
+
+
+def _fit_buckets(states, keys, train, valid, test, *, model, tx, fit_config,
+                 on_epoch):
+  step, end, test_fn = _compiled_buckets(model, tx, fit_config)
+  train, valid, test = (_bucketize(x, fit_config.buckets)
+                        for x in (train, valid, test))
+  sizes = tuple(int(b['label'].shape[0]) for b in train)
+  orders = _orders_fn(sizes, fit_config.batch_size)
+  carry = jax.vmap(fit_init)(states)
+  epochs_run = 0
+  for epoch in range(fit_config.epochs):
+    order = orders(keys.shuffle, jnp.asarray(epoch, jnp.int32))
+    position = [0] * len(sizes)
+    # A copy, as the steps donate theirs: a seed that has stopped keeps the
+    # state it had before the epoch.
+    state = jax.tree.map(jnp.copy, carry.state)
+    totals = []
+    for b in bucket_schedule(sizes, fit_config.batch_size, epoch):
+      state, total = step(state, train[b], order[b][:, position[b]],
+                          keys.dropout)
+      position[b] += 1
+      totals.append(total)
+    carry, accuracy = end(carry, state, valid, jnp.asarray(epoch, jnp.int32))
+    epochs_run = epoch + 1
+    total = np.asarray(jnp.sum(jnp.stack(totals), axis=0))  # [seeds, 3]
+    if on_epoch is not None:
+      on_epoch(epoch, {'loss': total[:, 0] / total[:, 2],
+                       'accuracy': total[:, 1] / total[:, 2],
+                       'valid_accuracy': np.asarray(accuracy)})
+    if not np.asarray(carry.active).any():
+      break
+  return FitResult(params=carry.best_params,
+                   valid_accuracy=carry.best_accuracy,
+                   test_accuracy=test_fn(carry.best_params, test),
+                   best_epoch=carry.best_epoch, epochs_run=epochs_run)
+
+
 def fit_seeds(states: TrainState, keys: SeedKeys, train: Dict[str, Any],
               valid: Dict[str, Any], test: Dict[str, Any], *, model,
               tx, fit_config: FitConfig,
@@ -311,6 +447,9 @@ def fit_seeds(states: TrainState, keys: SeedKeys, train: Dict[str, Any],
   Returns:
     FitResult with a leading [seeds] axis.
   """
+  if fit_config.buckets:
+    return _fit_buckets(states, keys, train, valid, test, model=model, tx=tx,
+                        fit_config=fit_config, on_epoch=on_epoch)
   epoch_fn, test_fn = _compiled(model, tx, fit_config)
   train, valid, test = map(_device_batch, (train, valid, test))
   carry = jax.vmap(fit_init)(states)

@@ -207,3 +207,13 @@ def test_real_data_prepare_and_divergence(real_data_dir, tmp_path_factory):
   np.testing.assert_array_equal(np.diag(jsd), 0)
   assert os.path.getsize(os.path.join(workdir, 'divergence.png')) > 1000
   del cold
+
+
+def test_length_buckets():
+  lengths = np.array([1, 64, 65, 500, 128, 3, 200])
+  buckets = dataset.length_buckets(lengths, [256, 64, 128, 500])
+  assert [(b, idx.tolist()) for b, idx in buckets] == [
+      (64, [0, 1, 5]), (128, [2, 4]), (256, [6]), (500, [3])]
+  assert dataset.length_buckets(np.array([3, 4]), [64, 500])[0][0] == 64
+  with pytest.raises(ValueError, match='exceeds'):
+    dataset.length_buckets(np.array([600]), [64, 500])

@@ -160,3 +160,28 @@ def test_patience_stops_and_pruned_weights_stay_zero():
                   jax.tree.leaves(params)):
     if m is not None:
       assert (np.asarray(p)[~np.asarray(m)] == 0).all()
+
+
+def test_buckets_seed_in_vmap_equals_seed_alone_and_compile_once():
+  config = train.FitConfig(batch_size=16, epochs=3, patience=2,
+                           buckets=(4, 8))
+  together, tx = _fit([3, 4], config)
+  alone, _ = _fit([4], config)
+  for a, b in zip(jax.tree.leaves(together.params),
+                  jax.tree.leaves(alone.params)):
+    np.testing.assert_allclose(a[1], b[0], rtol=1e-5, atol=1e-6)
+  assert together.best_epoch[1] == alone.best_epoch[0]
+  step, end, _ = train._compiled_buckets(MODEL, tx, config)
+  assert step._cache_size() == 3  # One step per bucket: 4, 8 and 12 tokens.
+  assert end._cache_size() == 1
+
+
+def test_bucket_schedule_visits_every_batch_once():
+  schedule = train.bucket_schedule((33, 5, 16), 16, epoch=0)
+  assert sorted(schedule.tolist()) == [0, 0, 0, 1, 2]
+  np.testing.assert_array_equal(schedule,
+                                train.bucket_schedule((33, 5, 16), 16, 0))
+  orders = train.bucket_orders(jax.random.key(0), 0, (33, 5), 16)
+  assert orders[0].shape == (3, 16) and orders[1].shape == (1, 16)
+  assert sorted(np.asarray(orders[0]).ravel().tolist()) == [-1] * 15 + list(
+      range(33))
