@@ -24,6 +24,7 @@ import optax
 
 from lottery_jax import dataset
 from lottery_jax import masks as masks_lib
+from lottery_jax import sharding
 
 PyTree = Any
 Batch = Dict[str, jax.Array]
@@ -330,6 +331,9 @@ class FitConfig:
   # reviews are not padded to the longest (logits are padding invariant),
   # and an epoch is a loop of steps, one compiled step per bucket.
   buckets: Tuple[int, ...] = ()
+  # Split the seed axis over the devices when there are several (see
+  # lottery_jax/sharding.py).
+  shard_seeds: bool = True
 
 
 class FitResult(NamedTuple):
@@ -393,10 +397,12 @@ def _bucketize(split: Dict[str, np.ndarray], boundaries) -> List[Batch]:
 
 
 def _fit_buckets(states, keys, train, valid, test, *, model, tx, fit_config,
-                 on_epoch):
+                 on_epoch, mesh):
   step, end, test_fn = _compiled_buckets(model, tx, fit_config)
   train, valid, test = (_bucketize(x, fit_config.buckets)
                         for x in (train, valid, test))
+  if mesh is not None:
+    train, valid, test = sharding.replicate((train, valid, test), mesh)
   sizes = tuple(int(b['label'].shape[0]) for b in train)
   orders = _orders_fn(sizes, fit_config.batch_size)
   carry = jax.vmap(fit_init)(states)
@@ -435,6 +441,8 @@ def fit_seeds(states: TrainState, keys: SeedKeys, train: Dict[str, Any],
               ) -> FitResult:
   """Trains every seed (leading axis of `states` and `keys`) in one program.
 
+  With several devices, the seeds are split over them (`sharding`).
+
   Args:
     states: TrainState with a leading [seeds] axis.
     keys: SeedKeys with a leading [seeds] axis.
@@ -447,11 +455,17 @@ def fit_seeds(states: TrainState, keys: SeedKeys, train: Dict[str, Any],
   Returns:
     FitResult with a leading [seeds] axis.
   """
+  mesh = sharding.seed_mesh(keys.shuffle.shape[0]) if (
+      fit_config.shard_seeds) else None
+  if mesh is not None:
+    states, keys = sharding.shard_seeds((states, keys), mesh)
   if fit_config.buckets:
     return _fit_buckets(states, keys, train, valid, test, model=model, tx=tx,
-                        fit_config=fit_config, on_epoch=on_epoch)
+                        fit_config=fit_config, on_epoch=on_epoch, mesh=mesh)
   epoch_fn, test_fn = _compiled(model, tx, fit_config)
   train, valid, test = map(_device_batch, (train, valid, test))
+  if mesh is not None:
+    train, valid, test = sharding.replicate((train, valid, test), mesh)
   carry = jax.vmap(fit_init)(states)
   epochs_run = 0
   for epoch in range(fit_config.epochs):
