@@ -121,7 +121,8 @@ def fit_config(config) -> train_lib.FitConfig:
   return train_lib.FitConfig(batch_size=t.batch_size,
                              eval_batch_size=t.eval_batch_size,
                              epochs=t.epochs, patience=t.patience,
-                             buckets=tuple(t.buckets))
+                             buckets=tuple(t.buckets),
+                             seed_chunk=t.seed_chunk)
 
 
 def make_tx(config):

@@ -332,8 +332,11 @@ class FitConfig:
   # and an epoch is a loop of steps, one compiled step per bucket.
   buckets: Tuple[int, ...] = ()
   # Split the seed axis over the devices when there are several (see
-  # lottery_jax/sharding.py).
+  # lottery_jax/sharding.py); with seed_chunk 0 only.
   shard_seeds: bool = True
+  # Seeds per batch of the seed map: 0 vmaps all seeds (accelerators); k
+  # runs k at a time inside the same program (see `over_seeds`).
+  seed_chunk: int = 0
 
 
 class FitResult(NamedTuple):
@@ -349,6 +352,29 @@ def _device_batch(split: Dict[str, np.ndarray]) -> Batch:
   return {k: jnp.asarray(split[k]) for k in ('tokens', 'length', 'label')}
 
 
+def over_seeds(fn: Callable, in_axes, chunk: int = 0) -> Callable:
+  """Maps `fn` over the leading seed axis of the arguments with axis 0.
+
+  chunk 0 vmaps all seeds at once; chunk k >= 1 runs them k at a time with
+  `jax.lax.map` (still one compiled program; on a CPU, where batched
+  matmuls run slower than one after another, chunk 1 is the fastest).
+  """
+  if not chunk:
+    return jax.vmap(fn, in_axes=in_axes)
+
+  def mapped(*args):
+    batched = tuple(a for a, axis in zip(args, in_axes) if axis == 0)
+
+    def one(xs):
+      it = iter(xs)
+      return fn(*[next(it) if axis == 0 else a
+                  for a, axis in zip(args, in_axes)])
+
+    return jax.lax.map(one, batched, batch_size=chunk if chunk > 1 else None)
+
+  return mapped
+
+
 @functools.lru_cache(maxsize=16)
 def _compiled(model, tx, fit_config: FitConfig):
   """The vmapped, jitted epoch and test functions for one setting."""
@@ -356,11 +382,12 @@ def _compiled(model, tx, fit_config: FitConfig):
   epoch_fn = functools.partial(
       fit_epoch, model=model, tx=tx, batch_size=fit_config.batch_size,
       eval_batch_size=fit_config.eval_batch_size, patience=patience)
-  epoch_fn = jax.jit(jax.vmap(epoch_fn, in_axes=(0, 0, None, None, None)),
+  chunk = fit_config.seed_chunk
+  epoch_fn = jax.jit(over_seeds(epoch_fn, (0, 0, None, None, None), chunk),
                      donate_argnums=0)
-  test_fn = jax.jit(jax.vmap(functools.partial(
+  test_fn = jax.jit(over_seeds(functools.partial(
       evaluate, model=model, batch_size=fit_config.eval_batch_size),
-                             in_axes=(0, None)))
+                               (0, None), chunk))
   return epoch_fn, test_fn
 
 
@@ -368,14 +395,15 @@ def _compiled(model, tx, fit_config: FitConfig):
 def _compiled_buckets(model, tx, fit_config: FitConfig):
   """The vmapped, jitted functions of a bucketed fit for one setting."""
   patience = fit_config.patience or fit_config.epochs + 1
-  step = jax.jit(jax.vmap(functools.partial(bucket_step, model=model, tx=tx),
-                          in_axes=(0, None, 0, 0)), donate_argnums=0)
-  end = jax.jit(jax.vmap(functools.partial(
+  chunk = fit_config.seed_chunk
+  step = jax.jit(over_seeds(functools.partial(bucket_step, model=model, tx=tx),
+                            (0, None, 0, 0), chunk), donate_argnums=0)
+  end = jax.jit(over_seeds(functools.partial(
       end_epoch, model=model, eval_batch_size=fit_config.eval_batch_size,
-      patience=patience), in_axes=(0, 0, None, None)))
-  test = jax.jit(jax.vmap(functools.partial(
+      patience=patience), (0, 0, None, None), chunk))
+  test = jax.jit(over_seeds(functools.partial(
       evaluate_buckets, model=model, batch_size=fit_config.eval_batch_size),
-                          in_axes=(0, None)))
+                            (0, None), chunk))
   return step, end, test
 
 
@@ -456,7 +484,7 @@ def fit_seeds(states: TrainState, keys: SeedKeys, train: Dict[str, Any],
     FitResult with a leading [seeds] axis.
   """
   mesh = sharding.seed_mesh(keys.shuffle.shape[0]) if (
-      fit_config.shard_seeds) else None
+      fit_config.shard_seeds and not fit_config.seed_chunk) else None
   if mesh is not None:
     states, keys = sharding.shard_seeds((states, keys), mesh)
   if fit_config.buckets:

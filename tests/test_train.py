@@ -185,3 +185,15 @@ def test_bucket_schedule_visits_every_batch_once():
   assert orders[0].shape == (3, 16) and orders[1].shape == (1, 16)
   assert sorted(np.asarray(orders[0]).ravel().tolist()) == [-1] * 15 + list(
       range(33))
+
+
+@pytest.mark.parametrize('buckets', [(), (4, 8)])
+def test_seed_chunks_equal_the_vmap(buckets):
+  config = dict(batch_size=16, epochs=2, patience=1, buckets=buckets)
+  vmapped, _ = _fit([0, 1, 2], train.FitConfig(**config))
+  for chunk in (1, 2):
+    mapped, _ = _fit([0, 1, 2], train.FitConfig(**config, seed_chunk=chunk))
+    for a, b in zip(jax.tree.leaves(vmapped.params),
+                    jax.tree.leaves(mapped.params)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(vmapped.best_epoch, mapped.best_epoch)

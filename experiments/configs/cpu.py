@@ -27,6 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.hidden = 32
   config.train.max_length = 160
   config.train.epochs = 4
+  config.train.seed_chunk = 1  # Seeds one at a time in one program.
   config.lottery.rounds = 6
   config.lottery.prune_fraction = 0.55
   return config
