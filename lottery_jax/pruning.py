@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fractions
 import math
 
 import jax
@@ -13,10 +14,12 @@ from lottery_jax import masks as masks_lib
 def prune_count(alive: int, fraction: float) -> int:
   """Weights to remove: round(fraction * alive), keeping at least one.
 
-  Rounds half up (not Python's round-half-even), so the count is the
-  formula's and not one weight more (SPEC.md section 5, Decision).
+  Exact rational arithmetic on the fraction as written (0.35 is 7/20, not
+  the float just below it, which would give 0.35 * 90 = 31.4999...), and
+  ties rounded half up, not to even (SPEC.md section 5, Decision).
   """
-  n = math.floor(fraction * alive + 0.5)
+  n = math.floor(fractions.Fraction(repr(float(fraction))) * alive +
+                 fractions.Fraction(1, 2))
   return max(0, min(n, alive - 1))
 
 

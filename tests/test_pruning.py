@@ -1,7 +1,5 @@
 """Tests of per-layer magnitude pruning (SPEC.md section 5)."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -56,6 +54,12 @@ def test_round_half_up():
   assert pruning.prune_count(10, 0.35) == 4  # 3.5 -> 4, not 3 (or 5)
   assert pruning.prune_count(10, 0.25) == 3  # 2.5 -> 3
   assert pruning.prune_count(100, 0.35) == 35
+  # In floats 0.35 * 90 = 31.4999... and 0.35 * 1390 = 486.4999...: exact
+  # arithmetic rounds the true 31.5 and 486.5 up.
+  assert pruning.prune_count(90, 0.35) == 32
+  assert pruning.prune_count(1390, 0.35) == 487
+  for n in range(1, 5000):
+    assert pruning.prune_count(n, 0.35) == min((35 * n + 50) // 100, n - 1)
 
 
 def test_exact_counts_over_20_rounds():
@@ -79,7 +83,7 @@ def test_exact_counts_over_20_rounds():
     new = pruning.prune_by_magnitude(params, masks, 0.35)
     for name in alive:
       n = alive[name]
-      alive[name] = max(n - math.floor(0.35 * n + 0.5), 1)
+      alive[name] = max(n - (35 * n + 50) // 100, 1)  # Integer arithmetic.
     assert masks_lib.count_alive(new) == alive
     # A subset of the previous mask.
     assert not (new['embedding'] & ~masks['embedding']).any()
