@@ -3,7 +3,7 @@
   python -m experiments.divergence --workdir=OUT
 
 Reads OUT (written by experiments.prepare_data) and writes
-OUT/divergence.json and OUT/divergence.png.
+OUT/divergence.json and the heatmap OUT/divergence.png and .pdf.
 """
 
 import os
@@ -22,8 +22,10 @@ _WORKDIR = flags.DEFINE_string('workdir', None,
                                required=True)
 _DOMAINS = flags.DEFINE_list(
     'domains', None, 'Domains to compare (default: those in data_report.json).')
-_PLOT = flags.DEFINE_string('plot', 'divergence.png',
-                            'Heatmap file name under --workdir (.png, .pdf).')
+_PLOT = flags.DEFINE_string(
+    'plot', 'divergence',
+    'Heatmap file name under --workdir, without extension: written as PNG '
+    'and PDF.')
 
 
 def main(argv):
@@ -43,8 +45,9 @@ def main(argv):
   except domains.DataError as e:
     sys.exit(f'divergence: error: {e}')
   dataset.write_json(os.path.join(workdir, 'divergence.json'), result)
-  divergence.plot_heatmap(np.asarray(result['jsd']), names,
-                          os.path.join(workdir, _PLOT.value))
+  for extension in ('.png', '.pdf'):
+    divergence.plot_heatmap(np.asarray(result['jsd']), names,
+                            os.path.join(workdir, _PLOT.value + extension))
   width = max(map(len, names))
   print(' ' * width + ''.join(f'{n:>{width + 2}}' for n in names))
   for name, row in zip(names, result['jsd']):

@@ -17,6 +17,7 @@ Encoded split format (`numpy.savez`, loads with ``allow_pickle=False``):
   length        int32 [n]            ids kept per review (<= max_length)
   full_length   int32 [n]            ids per review before truncation
   label         int32 [n]            0 negative, 1 positive
+  unigram_counts int64 [vocab]       count of every id before truncation
 
 `load_split` turns it into the padded ``{'tokens', 'length', 'label'}`` dict
 that the models take.
@@ -34,6 +35,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
@@ -45,7 +47,7 @@ from lottery_jax import domains as domains_lib
 from lottery_jax import vocab as vocab_lib
 
 # Bump when a change of code changes what a stage writes.
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 ENV_DATA_DIR = 'LOTTERY_JAX_DATA_DIR'
 
 
@@ -315,6 +317,9 @@ def prepare(data_dir: Optional[str], workdir: str,
                           config.character_coverage, config.model_type)
     manifest['vocab_key'] = vocab_key
     manifest.pop('encoded', None)
+    # Splits of domains outside this run were encoded with the old
+    # vocabulary: remove them rather than leave them to be loaded.
+    shutil.rmtree(os.path.join(workdir, 'data'), ignore_errors=True)
     write_json(manifest_path, manifest)
   timings['vocab'] = time.time() - start
 
@@ -331,13 +336,13 @@ def prepare(data_dir: Optional[str], workdir: str,
       stats = {}
       for split, path in zip(domains_lib.SPLITS, paths):
         rows = texts[d][split]
-        ids, length, full_length = vocab_lib.encode(
+        ids, length, full_length, counts = vocab_lib.encode(
             sp, [_normalise(r['text'], config) for r in rows],
             config.max_length)
         label = np.asarray([r['label'] for r in rows], np.int32)
         with atomic_write(path) as f:
           np.savez(f, ids=ids, length=length, full_length=full_length,
-                   label=label)
+                   label=label, unigram_counts=counts)
         stats[split] = {
             'examples': int(len(label)),
             'negative': int((label == 0).sum()),
@@ -360,6 +365,7 @@ def prepare(data_dir: Optional[str], workdir: str,
                 'lowercase': config.lowercase},
       'max_length': config.max_length,
       'data_seed': config.data_seed,
+      'config': config.to_dict(),
       'domains': report_domains,
       'seconds': {k: round(v, 3) for k, v in timings.items()},
   }

@@ -78,13 +78,15 @@ def plot_heatmap(jsd: np.ndarray, domains: Sequence[str], path: str) -> None:
 def domain_divergence(workdir: str, domains: Sequence[str]) -> Dict:
   """The JSD matrix of the prepared training splits in `workdir`.
 
+  Uses the unigram counts of the whole reviews, before truncation.
+
   Returns:
     {'domains': [...], 'jsd': [[...]]} (nats).
   """
-  from lottery_jax import dataset, vocab  # pylint: disable=g-import-not-at-top
-  size = vocab.load_vocab(os.path.join(workdir, 'spm.model')).get_piece_size()
-  dists = [unigram_distribution(
-      dataset.load_split_arrays(workdir, d, 'train')['ids'], size)
-           for d in domains]
+  from lottery_jax import dataset  # pylint: disable=g-import-not-at-top
+  dists = []
+  for d in domains:
+    counts = dataset.load_split_arrays(workdir, d, 'train')['unigram_counts']
+    dists.append(counts / counts.sum())
   return {'domains': list(domains),
           'jsd': divergence_matrix(dists).tolist()}

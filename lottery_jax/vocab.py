@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Iterable, Sequence, Tuple
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 import sentencepiece as spm
@@ -59,9 +59,16 @@ def load_vocab(model_path: str) -> spm.SentencePieceProcessor:
   return spm.SentencePieceProcessor(model_file=model_path)
 
 
+class Encoded(NamedTuple):
+  """Encoded texts; see `encode`."""
+  ids: np.ndarray           # int32 [sum(lengths)], truncated, concatenated
+  lengths: np.ndarray       # int32 [n], ids kept per text (<= max_length)
+  full_lengths: np.ndarray  # int32 [n], ids per text before truncation
+  counts: np.ndarray        # int64 [vocab], untruncated unigram counts
+
+
 def encode(sp: spm.SentencePieceProcessor, texts: Sequence[str],
-           max_length: int = MAX_LENGTH
-           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+           max_length: int = MAX_LENGTH) -> Encoded:
   """Encodes texts with SentencePiece's batch API, no bos/eos.
 
   Args:
@@ -70,16 +77,16 @@ def encode(sp: spm.SentencePieceProcessor, texts: Sequence[str],
     max_length: ids kept per text.
 
   Returns:
-    ids: int32 [sum(lengths)], the truncated ids of all texts, concatenated.
-    lengths: int32 [n], ids kept per text (<= max_length).
-    full_lengths: int32 [n], ids per text before truncation.
+    `Encoded`: the truncated ids with their lengths, and the unigram counts
+    of the whole texts (for divergences that must not depend on truncation).
   """
   pieces = sp.encode(list(texts), out_type=int, num_threads=os.cpu_count() or 1)
+  full = [np.asarray(p, np.int32) for p in pieces] + [np.zeros(0, np.int32)]
   full_lengths = np.fromiter(map(len, pieces), np.int32, len(pieces))
   lengths = np.minimum(full_lengths, max_length)
-  ids = np.concatenate([np.asarray(p[:max_length], np.int32) for p in pieces]
-                       + [np.zeros(0, np.int32)])
-  return ids, lengths, full_lengths
+  ids = np.concatenate([p[:max_length] for p in full])
+  counts = np.bincount(np.concatenate(full), minlength=sp.get_piece_size())
+  return Encoded(ids, lengths, full_lengths, counts)
 
 
 def decode(sp: spm.SentencePieceProcessor, ids: Sequence[int]) -> str:

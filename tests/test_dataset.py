@@ -217,3 +217,26 @@ def test_length_buckets():
   assert dataset.length_buckets(np.array([3, 4]), [64, 500])[0][0] == 64
   with pytest.raises(ValueError, match='exceeds'):
     dataset.length_buckets(np.array([600]), [64, 500])
+
+
+def test_divergence_does_not_depend_on_truncation(tiny_data_dir, tmp_path):
+  from lottery_jax import divergence
+  short = str(tmp_path / 'short')
+  dataset.prepare(tiny_data_dir, short, _small_config(max_length=8))
+  full = str(tmp_path / 'full')
+  dataset.prepare(tiny_data_dir, full, _small_config())
+  names = list(domains.DOMAINS)
+  a = divergence.domain_divergence(short, names)['jsd']
+  b = divergence.domain_divergence(full, names)['jsd']
+  np.testing.assert_allclose(a, b, atol=1e-12)
+  assert np.max(a) > 0
+
+
+def test_retrained_vocabulary_removes_stale_splits(tiny_data_dir, tmp_path):
+  workdir = str(tmp_path / 'out')
+  dataset.prepare(tiny_data_dir, workdir, _small_config())
+  assert os.path.exists(dataset.split_path(workdir, 'cds', 'train'))
+  dataset.prepare(tiny_data_dir, workdir,
+                  _small_config(domains='books,home', vocab_size=150))
+  assert not os.path.exists(dataset.split_path(workdir, 'cds', 'train'))
+  assert os.path.exists(dataset.split_path(workdir, 'home', 'train'))

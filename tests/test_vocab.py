@@ -30,7 +30,7 @@ def test_training_is_deterministic(trained, tmp_path):
 
 def test_round_trip(trained):
   sp, _, texts = trained
-  ids, lengths, full = vocab.encode(sp, texts[:20])
+  ids, lengths, full, _ = vocab.encode(sp, texts[:20])
   assert ids.dtype == lengths.dtype == np.int32
   starts = np.concatenate([[0], np.cumsum(lengths)])
   for i, text in enumerate(texts[:20]):
@@ -44,16 +44,22 @@ def test_round_trip(trained):
 def test_truncation_keeps_true_length(trained):
   sp, _, _ = trained
   long_text = ' '.join(['great novel battery'] * 100)
-  ids, lengths, full = vocab.encode(sp, [long_text, 'great'], max_length=10)
+  ids, lengths, full, counts = vocab.encode(sp, [long_text, 'great'],
+                                           max_length=10)
   assert lengths.tolist() == [10, len(sp.encode('great'))]
   assert full[0] > 10
   assert len(ids) == lengths.sum()
   np.testing.assert_array_equal(ids[:10], sp.encode(long_text)[:10])
+  # Counts are of the whole texts, not of the kept ids.
+  assert counts.sum() == full.sum() and len(counts) == sp.get_piece_size()
+  np.testing.assert_array_equal(
+      counts, np.bincount(sp.encode(long_text) + sp.encode('great'),
+                          minlength=sp.get_piece_size()))
 
 
 def test_encode_matches_one_by_one(trained):
   sp, _, texts = trained
-  ids, lengths, _ = vocab.encode(sp, texts[:50], max_length=500)
+  ids, lengths, _, _ = vocab.encode(sp, texts[:50], max_length=500)
   expected = [i for t in texts[:50] for i in sp.encode(t)]
   np.testing.assert_array_equal(ids, expected)
   assert vocab.encode(sp, [])[0].shape == (0,)
