@@ -1,16 +1,17 @@
 """The seed axis across devices, with jax.sharding.
 
-On a host (or pod) with several devices, the [seeds] axis of the vmapped
-training is split over a one-dimensional mesh named 'seeds': each device
-trains its share of the seeds, the data is replicated, and jit partitions
-the vmapped program to match. On a multi-host pod, call
-`jax.distributed.initialize()` first; every host builds the same arrays and
-contributes the shards of its own devices.
+On a host with several devices (a TPU host's cores, several GPUs), the
+[seeds] axis of the vmapped training is split over a one-dimensional mesh
+named 'seeds': each device trains its share of the seeds, the data is
+replicated, and jit partitions the vmapped program to match. Arrays are
+built with `jax.make_array_from_callback`, which is what a multi-host pod
+(after `jax.distributed.initialize()`) needs too, but the fit loop and the
+checkpoints still read results as host numpy arrays: multi-host runs are
+not supported yet.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 import jax
@@ -68,6 +69,3 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
   return jax.tree.map(lambda x: _put(x, sharding), tree,
                       is_leaf=masks_lib.is_none)
 
-
-def devices_used(mesh: Optional[Mesh]) -> int:
-  return 1 if mesh is None else math.prod(mesh.devices.shape)
