@@ -9,6 +9,7 @@ after the checkpoint) exists; a resumed run skips finished rounds.
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Any, Dict, List, Optional
 
 import orbax.checkpoint as ocp
@@ -34,22 +35,46 @@ def fill_none(template, tree):
   return tree
 
 
-def save_round(round_dir: str, tree: Dict[str, Any],
+class CheckpointError(ValueError):
+  """A round directory whose checkpoint cannot be read."""
+
+
+def save_round(round_dir: str, tree: Optional[Dict[str, Any]],
                rows: List[Dict[str, Any]]) -> None:
-  """Saves a finished round: the arrays, then the result rows that mark it
-  finished."""
-  path = os.path.abspath(os.path.join(round_dir, CHECKPOINT))
-  checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(path, _drop_none(tree), force=True)
-  checkpointer.wait_until_finished()
+  """Saves a finished round: the arrays (unless None), then the result rows
+  that mark it finished."""
+  os.makedirs(round_dir, exist_ok=True)
+  # A save killed midway leaves orbax's temporary directory: remove it.
+  for name in os.listdir(round_dir):
+    if name.startswith(CHECKPOINT) and name != CHECKPOINT:
+      shutil.rmtree(os.path.join(round_dir, name), ignore_errors=True)
+  if tree is not None:
+    path = os.path.abspath(os.path.join(round_dir, CHECKPOINT))
+    checkpointer = ocp.StandardCheckpointer()
+    try:
+      checkpointer.save(path, _drop_none(tree), force=True)
+      checkpointer.wait_until_finished()
+    finally:
+      checkpointer.close()
   dataset.write_json(os.path.join(round_dir, ROWS), rows)
 
 
 def load_round(round_dir: str) -> Dict[str, Any]:
-  """The arrays of a finished round as numpy (None leaves dropped)."""
+  """The arrays of a finished round as numpy (None leaves dropped).
+
+  Raises:
+    CheckpointError: the checkpoint is missing or unreadable.
+  """
+  path = os.path.abspath(os.path.join(round_dir, CHECKPOINT))
   checkpointer = ocp.StandardCheckpointer()
-  return checkpointer.restore(
-      os.path.abspath(os.path.join(round_dir, CHECKPOINT)))
+  try:
+    return checkpointer.restore(path)
+  except Exception as e:  # pylint: disable=broad-except
+    raise CheckpointError(
+        f'{path}: cannot read this checkpoint ({type(e).__name__}); delete '
+        f'{os.path.join(round_dir, ROWS)} to train the round again') from e
+  finally:
+    checkpointer.close()
 
 
 def finished_rows(round_dir: str) -> Optional[List[Dict[str, Any]]]:

@@ -96,10 +96,27 @@ def validate(config: ml_collections.ConfigDict) -> None:
       if name not in allowed:
         raise ConfigError(f'--config.{flag}: unknown strategy {name!r}; '
                           f'known: {", ".join(allowed)}')
-  tr = config.train
-  if tr.epochs < 1 or tr.batch_size < 1 or tr.max_length < 5:
-    raise ConfigError('--config.train: epochs and batch_size must be >= 1 '
-                      'and max_length >= 5')
+  tr, m = config.train, config.model
+  for flag, value, low in (
+      ('train.epochs', tr.epochs, 1), ('train.batch_size', tr.batch_size, 1),
+      ('train.eval_batch_size', tr.eval_batch_size, 1),
+      ('train.max_length', tr.max_length, 1),
+      ('train.patience', tr.patience, 0),
+      ('train.seed_chunk', tr.seed_chunk, 0),
+      ('model.embed_dim', m.embed_dim, 1), ('model.channels', m.channels, 1),
+      ('model.hidden', m.hidden, 1)):
+    if value < low:
+      raise ConfigError(f'--config.{flag}={value} must be >= {low}')
+  if not m.widths or min(m.widths) < 1:
+    raise ConfigError(f'--config.model.widths={tuple(m.widths)}: give one '
+                      'or more positive convolution widths')
+  if any(b < 1 for b in tr.buckets):
+    raise ConfigError(f'--config.train.buckets={tuple(tr.buckets)}: '
+                      'lengths must be positive')
+  if not tr.learning_rate > 0 or tr.l2 < 0 or not 0 <= m.dropout_rate < 1:
+    raise ConfigError('--config.train.learning_rate must be > 0, '
+                      '--config.train.l2 >= 0 and --config.model.dropout_rate'
+                      ' in [0, 1)')
   if tr.optimizer not in ('adam', 'sgd'):
     raise ConfigError(f'--config.train.optimizer={tr.optimizer!r}: adam or '
                       'sgd')
@@ -199,14 +216,15 @@ class Experiment:
     self.splits = {s: dataset.load_split(data_workdir, domain, s, length)
                    for s in domains_lib.SPLITS}
 
-  def fit(self, init, masks, keys: train_lib.SeedKeys,
-          on_epoch=None) -> train_lib.FitResult:
+  def fit(self, init, masks, keys: train_lib.SeedKeys, on_epoch=None,
+          schedule_seed: int = 0) -> train_lib.FitResult:
     states = jax.vmap(lambda p, m: train_lib.TrainState.create(
         p, m, self.tx))(init, masks)
     return train_lib.fit_seeds(
         states, keys, self.splits['train'], self.splits['valid'],
         self.splits['test'], model=self.model, tx=self.tx,
-        fit_config=self.fit_config, on_epoch=on_epoch)
+        fit_config=self.fit_config, on_epoch=on_epoch,
+        schedule_seed=schedule_seed)
 
 
 # ---------------------------------------------------------------------------
@@ -254,7 +272,7 @@ def _rows(result: train_lib.FitResult, masks, params, config, *, experiment,
         'valid_accuracy': float(result.valid_accuracy[i]),
         'test_accuracy': float(result.test_accuracy[i]),
         'best_epoch': int(result.best_epoch[i]) + 1,
-        'epochs_run': result.epochs_run,
+        'epochs_run': int(result.epochs_run[i]),
         'wall_time': round(seconds, 3),
     })
   return rows
@@ -296,7 +314,7 @@ def _nan_guard(where: str, config, run_dir: str):
 
   def check(epoch, metrics):
     loss = np.asarray(metrics['loss'])
-    bad = ~np.isfinite(loss)
+    bad = ~np.isfinite(loss) & metrics['active']  # Stopped seeds: ignored.
     if bad.any():
       i = int(np.flatnonzero(bad)[0])
       raise TrainingDiverged(
@@ -309,19 +327,23 @@ def _nan_guard(where: str, config, run_dir: str):
 def _train_round(exp: Experiment, run_dir: str, strategy: str, round_: int,
                  init_fn: Callable[[], Any], masks_fn: Callable[[], Any],
                  roots, progress: Progress, *, experiment: str, source: str,
-                 target: str, extra: Optional[Dict[str, Any]] = None):
+                 target: str, extra: Optional[Dict[str, Any]] = None,
+                 save_arrays: bool = True):
   """Trains one round of one strategy, or loads it if it finished.
 
   Returns:
-    (trained params, masks, rows), all [seeds]-stacked.
+    (trained params, masks, rows), the arrays [seeds]-stacked; the arrays
+    are None for a finished round saved without them.
   """
   directory = round_dir(run_dir, strategy, round_)
   rows = checkpoints.finished_rows(directory)
   what = f'{strategy} round {round_}'
   if rows is not None:
-    saved = checkpoints.load_round(directory)
-    masks = checkpoints.fill_none(_mask_template(exp, roots), saved['masks'])
     progress.update(what, rows, None)
+    if not save_arrays:
+      return None, None, rows
+    saved = checkpoints.load_round(directory)
+    masks = checkpoints.fill_none(_mask_template(exp), saved['masks'])
     return saved['params'], masks, rows
   masks = masks_fn()
   init = masks_lib.apply_masks(init_fn(), masks)
@@ -329,15 +351,15 @@ def _train_round(exp: Experiment, run_dir: str, strategy: str, round_: int,
   where = f'{source}->{target} {what}' if source != target else (
       f'{target} {what}')
   result = exp.fit(init, masks, training_keys(roots, strategy, round_),
-                   on_epoch=_nan_guard(where, exp.config, run_dir))
+                   on_epoch=_nan_guard(where, exp.config, run_dir),
+                   schedule_seed=1000 * _STREAMS[strategy] + round_)
   params = jax.tree.map(np.asarray, result.params)
   seconds = time.time() - start
   rows = _rows(result, masks, params, exp.config, experiment=experiment,
                source=source, target=target, strategy=strategy,
                round_=round_, seconds=seconds)
-  tree = {'params': params, 'masks': masks}
-  tree.update(extra or {})
-  checkpoints.save_round(directory, tree, rows)
+  tree = {'params': params, 'masks': masks, **(extra or {})}
+  checkpoints.save_round(directory, tree if save_arrays else None, rows)
   progress.update(what, rows, seconds)
   return params, masks, rows
 
@@ -349,23 +371,45 @@ def _param_shapes(exp: Experiment):
       jax.random.key(0), tokens, jnp.ones((1,), jnp.int32))['params'])
 
 
-def _mask_template(exp: Experiment, roots):
-  del roots
+def _mask_template(exp: Experiment):
   return masks_lib.make_masks(_param_shapes(exp))
 
 
-def _full_masks(exp: Experiment, roots):
+def _full_masks(exp: Experiment, num_seeds: int):
   """[seeds]-stacked all-True masks (round 0)."""
-  n = roots.shape[0]
   return jax.tree.map(
-      lambda m: None if m is None else np.ones((n,) + m.shape, bool),
-      _mask_template(exp, roots), is_leaf=masks_lib.is_none)
+      lambda m: None if m is None else np.ones((num_seeds,) + m.shape, bool),
+      _mask_template(exp), is_leaf=masks_lib.is_none)
 
 
-def _write_results(run_dir: str, rows: Sequence[Dict[str, Any]]) -> None:
+_STRATEGY_ORDER = (FULL_MODEL,) + TICKET_STRATEGIES + TRANSFER_STRATEGIES
+
+
+def finished_run_rows(run_dir: str) -> List[Dict[str, Any]]:
+  """The rows of every finished round under a run directory, by round and
+  strategy (more than one invocation may have added rounds)."""
+  found = []
+  for strategy in _STRATEGY_ORDER:
+    parent = run_dir if strategy == FULL_MODEL else os.path.join(run_dir,
+                                                                 strategy)
+    for name in _listdir(parent):
+      if name.startswith('round_') and (strategy == FULL_MODEL) == (
+          name == 'round_000'):
+        rows = checkpoints.finished_rows(os.path.join(parent, name))
+        if rows is not None:
+          found.append((int(name[len('round_'):]),
+                        _STRATEGY_ORDER.index(strategy), rows))
+  return [row for _, _, rows in sorted(found, key=lambda x: x[:2])
+          for row in rows]
+
+
+def _write_results(run_dir: str) -> List[Dict[str, Any]]:
+  """Rewrites results.jsonl and summary.json; returns the rows."""
+  rows = finished_run_rows(run_dir)
   results_lib.write_rows(os.path.join(run_dir, 'results.jsonl'), rows)
   dataset.write_json(os.path.join(run_dir, 'summary.json'),
                      results_lib.summarize(rows))
+  return rows
 
 
 def _prepare_run_dir(run_dir: str, config, vocab: str, **meta) -> None:
@@ -389,7 +433,8 @@ def find_tickets(config, data_workdir: str, workdir: str, domain: str,
   """IMP rounds 0..R of every configured strategy on one domain.
 
   Returns:
-    All result rows of the run (also in ``<run dir>/results.jsonl``).
+    The result rows of every finished round of the run, also in
+    ``<run dir>/results.jsonl`` (rounds of earlier, longer runs included).
   """
   validate(config)
   vocab = vocab_fingerprint(data_workdir)
@@ -403,42 +448,36 @@ def find_tickets(config, data_workdir: str, workdir: str, domain: str,
   progress = Progress(1 + rounds * len(strategies), f'tickets {domain}', log)
   length = config.train.max_length
 
-  theta0 = {}
-
-  def init0():
-    theta0['theta0'] = jax.tree.map(np.asarray, init_params(
+  round0 = round_dir(run_dir, FULL_MODEL, 0)
+  if checkpoints.finished_rows(round0) is not None:
+    theta0 = checkpoints.load_round(round0)['theta0']
+  else:
+    theta0 = jax.tree.map(np.asarray, init_params(
         exp.model, _fold(roots, _THETA0), length))
-    return theta0['theta0']
-
-  # init0 fills `theta0` before the round is saved, so it is saved with it.
-  params0, masks0, rows0 = _train_round(
-      exp, run_dir, FULL_MODEL, 0, init0, lambda: _full_masks(exp, roots),
-      roots, progress, experiment='tickets', source=domain, target=domain,
-      extra=theta0)
-  all_rows = list(rows0)
-  if 'theta0' not in theta0:  # Round 0 was loaded, not trained.
-    theta0['theta0'] = checkpoints.load_round(
-        round_dir(run_dir, FULL_MODEL, 0))['theta0']
+  params0, masks0, _ = _train_round(
+      exp, run_dir, FULL_MODEL, 0, lambda: theta0,
+      lambda: _full_masks(exp, config.lottery.seeds), roots, progress,
+      experiment='tickets', source=domain, target=domain,
+      extra={'theta0': theta0})
+  _write_results(run_dir)
   prev = {s: (params0, masks0) for s in strategies}
   for round_ in range(1, rounds + 1):
     for strategy in strategies:
       p_prev, m_prev = prev[strategy]
       if strategy == 'ticket_reset':
-        init_fn = lambda: theta0['theta0']
+        init_fn = lambda: theta0
       else:
         init_fn = lambda r=round_: init_params(
             exp.model, _fold(roots, _FRESH, r), length)
-      params, masks, rows = _train_round(
+      params, masks, _ = _train_round(
           exp, run_dir, strategy, round_, init_fn,
           lambda p=p_prev, m=m_prev: prune_seeds(
               p, m, config.lottery.prune_fraction),
           roots, progress, experiment='tickets', source=domain,
           target=domain)
       prev[strategy] = (params, masks)
-      all_rows.extend(rows)
-      _write_results(run_dir, all_rows)
-  _write_results(run_dir, all_rows)
-  return all_rows
+      _write_results(run_dir)
+  return _write_results(run_dir)
 
 
 def source_tickets(config, data_workdir: str, workdir: str,
@@ -458,9 +497,12 @@ def source_tickets(config, data_workdir: str, workdir: str,
     others = [d for d in _listdir(os.path.join(workdir, 'tickets'))
               if d.startswith(f'{source}-')]
     hint = ''
-    if others:
+    recorded = None
+    if others and os.path.exists(os.path.join(workdir, 'tickets', others[0],
+                                              'config.json')):
       recorded = dataset.read_json(os.path.join(
           workdir, 'tickets', others[0], 'config.json')).get('vocab')
+    if others:
       if recorded and recorded != vocab:
         raise ConfigError(
             f'transfer source {source!r}: its tickets in {others[0]} were '
@@ -499,8 +541,7 @@ def transfer_tickets(config, data_workdir: str, workdir: str, source: str,
   progress = Progress(rounds * len(strategies),
                       f'transfer {source}->{target}', log)
   theta0 = checkpoints.load_round(round_dir(src_dir, FULL_MODEL, 0))['theta0']
-  template = _mask_template(exp, roots)
-  all_rows = []
+  template = _mask_template(exp)
   for round_ in range(1, rounds + 1):
     source_masks = lambda r=round_: checkpoints.fill_none(
         template, checkpoints.load_round(
@@ -512,13 +553,13 @@ def transfer_tickets(config, data_workdir: str, workdir: str, source: str,
         init_fn = lambda r=round_: init_params(
             exp.model, _fold(roots, _TRANSFER_FRESH, r),
             config.train.max_length)
-      _, _, rows = _train_round(
-          exp, run_dir, strategy, round_, init_fn, source_masks, roots,
-          progress, experiment='transfer', source=source, target=target)
-      all_rows.extend(rows)
-      _write_results(run_dir, all_rows)
-  _write_results(run_dir, all_rows)
-  return all_rows
+      # The masks are the source's and the trained params are not needed
+      # again: a transfer round keeps its rows only, unless asked.
+      _train_round(exp, run_dir, strategy, round_, init_fn, source_masks,
+                   roots, progress, experiment='transfer', source=source,
+                   target=target, save_arrays=config.transfer.save_params)
+      _write_results(run_dir)
+  return _write_results(run_dir)
 
 
 def _listdir(path: str) -> List[str]:
@@ -529,7 +570,8 @@ def _listdir(path: str) -> List[str]:
 # Whole runs, as the entry points call them.
 
 USER_ERRORS = (ConfigError, TrainingDiverged, domains_lib.DataError,
-               input_pipeline.ReviewFileError)
+               input_pipeline.ReviewFileError, checkpoints.CheckpointError,
+               OSError)
 
 
 def prepare_data(config, data_dir: Optional[str], workdir: str) -> str:
@@ -540,8 +582,17 @@ def prepare_data(config, data_dir: Optional[str], workdir: str) -> str:
   now. An explicit `data_dir` is prepared (a no-op when nothing changed).
   """
   data_workdir = os.path.join(workdir, 'data')
-  if data_dir is None and os.path.exists(
-      os.path.join(data_workdir, 'data_report.json')):
+  report_path = os.path.join(data_workdir, 'data_report.json')
+  if data_dir is None and os.path.exists(report_path):
+    prepared = dataset.read_json(report_path).get('config')
+    wanted = config.data.to_dict()
+    if prepared is not None and prepared != wanted:
+      differ = sorted(k for k in set(prepared) | set(wanted)
+                      if prepared.get(k) != wanted.get(k))
+      raise ConfigError(
+          f'the data in {data_workdir} was prepared with other settings '
+          f'({", ".join("--config.data." + k for k in differ)}); pass '
+          '--data_dir to prepare it again, or use another --workdir')
     return data_workdir
   dataset.prepare(data_dir, data_workdir, config.data)
   return data_workdir
@@ -554,15 +605,20 @@ def run_find_tickets(config, data_dir: Optional[str], workdir: str,
   validate(config)
   data_workdir = prepare_data(config, data_dir, workdir)
   rows = []
-  for domain in _names(config.lottery.domains):
+  for domain in lottery_domains(config):
     start = time.time()
     rows.extend(find_tickets(config, data_workdir, workdir, domain, log))
     log(f'[tickets {domain}] finished in {_duration(time.time() - start)}')
   return rows
 
 
+def lottery_domains(config) -> List[str]:
+  """config.lottery.domains, or every domain of the data when empty."""
+  return _names(config.lottery.domains) or _names(config.data.domains)
+
+
 def transfer_pairs(config) -> List[tuple]:
-  domains = _names(config.lottery.domains)
+  domains = lottery_domains(config)
   sources = _names(config.transfer.sources) or domains
   targets = _names(config.transfer.targets) or domains
   return [(s, t) for s in sources for t in targets if s != t]

@@ -208,6 +208,7 @@ class FitCarry(flax.struct.PyTreeNode):
   best_params: PyTree
   best_accuracy: jax.Array
   best_epoch: jax.Array
+  epochs: jax.Array  # epochs this seed trained
   active: jax.Array  # False once patience ran out: nothing changes after.
 
 
@@ -225,6 +226,7 @@ def fit_init(state: TrainState) -> FitCarry:
                   # second epoch compile again.
                   best_accuracy=jnp.array(-1.0, jnp.float32),
                   best_epoch=jnp.array(-1, jnp.int32),
+                  epochs=jnp.array(0, jnp.int32),
                   active=jnp.array(True))
 
 
@@ -244,6 +246,7 @@ def select_best(carry: FitCarry, state: TrainState, accuracy: jax.Array,
                                state.params, carry.best_params),
       best_accuracy=jnp.where(improved, accuracy, carry.best_accuracy),
       best_epoch=jnp.where(improved, epoch, carry.best_epoch),
+      epochs=carry.epochs + 1,
       active=~stalled)
   return jax.tree.map(lambda a, b: jnp.where(carry.active, a, b), new, carry)
 
@@ -288,7 +291,8 @@ def bucket_schedule(sizes, batch_size: int, epoch: int,
   """The order in which an epoch visits the buckets' batches: bucket ids.
 
   Shared by all seeds (the seeds differ in which reviews fill each batch),
-  so that the seeds of a vmap run batches of the same shape together.
+  so that the seeds of a vmap run batches of the same shape together;
+  `seed` varies it between trainings.
   """
   counts = [-(-n // batch_size) for n in sizes]
   ids = np.repeat(np.arange(len(sizes)), counts)
@@ -345,7 +349,7 @@ class FitResult(NamedTuple):
   valid_accuracy: jax.Array
   test_accuracy: jax.Array
   best_epoch: jax.Array   # 0-based
-  epochs_run: int
+  epochs_run: jax.Array   # epochs each seed trained (early stopping)
 
 
 def _device_batch(split: Dict[str, np.ndarray]) -> Batch:
@@ -425,7 +429,7 @@ def _bucketize(split: Dict[str, np.ndarray], boundaries) -> List[Batch]:
 
 
 def _fit_buckets(states, keys, train, valid, test, *, model, tx, fit_config,
-                 on_epoch, mesh):
+                 on_epoch, mesh, schedule_seed):
   step, end, test_fn = _compiled_buckets(model, tx, fit_config)
   train, valid, test = (_bucketize(x, fit_config.buckets)
                         for x in (train, valid, test))
@@ -434,7 +438,6 @@ def _fit_buckets(states, keys, train, valid, test, *, model, tx, fit_config,
   sizes = tuple(int(b['label'].shape[0]) for b in train)
   orders = _orders_fn(sizes, fit_config.batch_size)
   carry = jax.vmap(fit_init)(states)
-  epochs_run = 0
   for epoch in range(fit_config.epochs):
     order = orders(keys.shuffle, jnp.asarray(epoch, jnp.int32))
     position = [0] * len(sizes)
@@ -442,31 +445,33 @@ def _fit_buckets(states, keys, train, valid, test, *, model, tx, fit_config,
     # state it had before the epoch.
     state = jax.tree.map(jnp.copy, carry.state)
     totals = []
-    for b in bucket_schedule(sizes, fit_config.batch_size, epoch):
+    was_active = np.asarray(carry.active)
+    for b in bucket_schedule(sizes, fit_config.batch_size, epoch,
+                             schedule_seed):
       state, total = step(state, train[b], order[b][:, position[b]],
                           keys.dropout)
       position[b] += 1
       totals.append(total)
     carry, accuracy = end(carry, state, valid, jnp.asarray(epoch, jnp.int32))
-    epochs_run = epoch + 1
     total = np.asarray(jnp.sum(jnp.stack(totals), axis=0))  # [seeds, 3]
     if on_epoch is not None:
       on_epoch(epoch, {'loss': total[:, 0] / total[:, 2],
                        'accuracy': total[:, 1] / total[:, 2],
-                       'valid_accuracy': np.asarray(accuracy)})
+                       'valid_accuracy': np.asarray(accuracy),
+                       'active': was_active})
     if not np.asarray(carry.active).any():
       break
   return FitResult(params=carry.best_params,
                    valid_accuracy=carry.best_accuracy,
                    test_accuracy=test_fn(carry.best_params, test),
-                   best_epoch=carry.best_epoch, epochs_run=epochs_run)
+                   best_epoch=carry.best_epoch, epochs_run=carry.epochs)
 
 
 def fit_seeds(states: TrainState, keys: SeedKeys, train: Dict[str, Any],
               valid: Dict[str, Any], test: Dict[str, Any], *, model,
               tx, fit_config: FitConfig,
-              on_epoch: Optional[Callable[[int, Dict], None]] = None
-              ) -> FitResult:
+              on_epoch: Optional[Callable[[int, Dict], None]] = None,
+              schedule_seed: int = 0) -> FitResult:
   """Trains every seed (leading axis of `states` and `keys`) in one program.
 
   With several devices, the seeds are split over them (`sharding`).
@@ -478,10 +483,14 @@ def fit_seeds(states: TrainState, keys: SeedKeys, train: Dict[str, Any],
     model: the module.
     tx: a `masked` optimiser.
     fit_config: batch sizes, epochs, patience.
-    on_epoch: called with (epoch, host metrics) after every epoch.
+    on_epoch: called with (epoch, host metrics) after every epoch; metrics
+      hold [seeds] arrays 'loss', 'accuracy', 'valid_accuracy' and 'active'
+      (whether the seed was still training in that epoch).
+    schedule_seed: varies the bucket order between trainings (buckets only).
 
   Returns:
-    FitResult with a leading [seeds] axis.
+    FitResult with a leading [seeds] axis. The buffers of `states` are
+    donated to the training: do not use them afterwards.
   """
   mesh = sharding.seed_mesh(keys.shuffle.shape[0]) if (
       fit_config.shard_seeds and not fit_config.seed_chunk) else None
@@ -489,24 +498,24 @@ def fit_seeds(states: TrainState, keys: SeedKeys, train: Dict[str, Any],
     states, keys = sharding.shard_seeds((states, keys), mesh)
   if fit_config.buckets:
     return _fit_buckets(states, keys, train, valid, test, model=model, tx=tx,
-                        fit_config=fit_config, on_epoch=on_epoch, mesh=mesh)
+                        fit_config=fit_config, on_epoch=on_epoch, mesh=mesh,
+                        schedule_seed=schedule_seed)
   epoch_fn, test_fn = _compiled(model, tx, fit_config)
   train, valid, test = map(_device_batch, (train, valid, test))
   if mesh is not None:
     train, valid, test = sharding.replicate((train, valid, test), mesh)
   carry = jax.vmap(fit_init)(states)
-  epochs_run = 0
   for epoch in range(fit_config.epochs):
+    was_active = np.asarray(carry.active)
     carry, metrics = epoch_fn(carry, keys, jnp.asarray(epoch, jnp.int32),
                               train, valid)
-    epochs_run = epoch + 1
-    active = np.asarray(carry.active)
     if on_epoch is not None:
-      on_epoch(epoch, jax.tree.map(np.asarray, metrics))
-    if not active.any():
+      on_epoch(epoch, dict(jax.tree.map(np.asarray, metrics),
+                           active=was_active))
+    if not np.asarray(carry.active).any():
       break
   test_accuracy = test_fn(carry.best_params, test)
   return FitResult(params=carry.best_params,
                    valid_accuracy=carry.best_accuracy,
                    test_accuracy=test_accuracy, best_epoch=carry.best_epoch,
-                   epochs_run=epochs_run)
+                   epochs_run=carry.epochs)

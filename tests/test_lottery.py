@@ -40,9 +40,9 @@ def study(tiny_data_dir_shared, tmp_path_factory):
   inits = []
   original = lottery.Experiment.fit
 
-  def recording_fit(self, init, masks, keys, on_epoch=None):
+  def recording_fit(self, init, masks, keys, **kwargs):
     inits.append((self.domain, jax.tree.map(np.asarray, init), masks))
-    return original(self, init, masks, keys, on_epoch)
+    return original(self, init, masks, keys, **kwargs)
 
   lottery.Experiment.fit = recording_fit
   try:
@@ -146,6 +146,13 @@ def test_finished_run_is_not_repeated(study):
     ('lottery', 'domains', 'home,toys', "unknown domain 'toys'"),
     ('lottery', 'strategies', 'ticket_reset,lucky', "unknown strategy"),
     ('transfer', 'strategies', 'masks_other', 'unknown strategy'),
+    ('train', 'eval_batch_size', 0, 'eval_batch_size'),
+    ('train', 'patience', -1, 'patience'),
+    ('train', 'seed_chunk', -2, 'seed_chunk'),
+    ('train', 'buckets', (0, 64), 'buckets'),
+    ('train', 'learning_rate', -1.0, 'learning_rate'),
+    ('model', 'widths', (), 'widths'),
+    ('model', 'channels', 0, 'channels'),
 ])
 def test_invalid_configs_stop_before_training(tmp_path, section, key, value,
                                               message):
@@ -173,7 +180,6 @@ def test_vocabulary_mismatch_is_reported(study, tmp_path):
   config.data.vocab_size = 150
   dataset.prepare(_data_dir(study), os.path.join(workdir, 'data'),
                   config.data)
-  config.data.vocab_size = 200
   config.transfer.sources = 'home'
   config.transfer.targets = 'electronics'
   with pytest.raises(lottery.ConfigError, match='another vocabulary'):
@@ -248,3 +254,38 @@ def test_entry_point_bad_config_is_one_line(tmp_path):
   assert result.stderr.strip().splitlines()[-1] == (
       'find_tickets: error: --config.lottery.prune_fraction=1.5 must be in '
       '(0, 1)')
+
+
+def test_results_keep_every_finished_round(study, tmp_path):
+  """Rerunning with fewer rounds, or after a kill between a round's
+  checkpoint and its rows, leaves the results of every finished round."""
+  import shutil
+  workdir = str(tmp_path / 'copy')
+  shutil.copytree(study['workdir'], workdir, symlinks=True)
+  run_dir = os.path.join(workdir, 'tickets',
+                         os.path.basename(_run_dir(study, 'home')))
+  full = _strip_times(os.path.join(run_dir, 'results.jsonl'))
+  config = _config(rounds=1, domains='home')
+  lottery.run_find_tickets(config, None, workdir)
+  assert _strip_times(os.path.join(run_dir, 'results.jsonl')) == full
+  # The checkpoint of the last round is there, its rows are not: retrained.
+  os.remove(os.path.join(run_dir, 'ticket_random', 'round_002',
+                         'rows.json'))
+  lottery.run_find_tickets(_config(domains='home'), None, workdir)
+  assert _strip_times(os.path.join(run_dir, 'results.jsonl')) == full
+
+
+def test_prepared_data_with_other_settings_is_refused(study):
+  config = _config()
+  config.data.data_seed = 7
+  with pytest.raises(lottery.ConfigError, match='data_seed'):
+    lottery.run_find_tickets(config, None, study['workdir'])
+
+
+def test_empty_lottery_domains_means_every_data_domain():
+  config = _config()
+  config.lottery.domains = ''
+  config.data.domains = 'home,books'
+  assert lottery.lottery_domains(config) == ['home', 'books']
+  assert lottery.transfer_pairs(config) == [('home', 'books'),
+                                            ('books', 'home')]

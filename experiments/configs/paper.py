@@ -45,7 +45,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.seed_chunk = 0
 
   config.lottery = ml_collections.ConfigDict()
-  config.lottery.domains = config.data.domains
+  # Empty: every domain of data.domains.
+  config.lottery.domains = ''
   config.lottery.strategies = 'ticket_reset,ticket_random'
   config.lottery.rounds = 20
   config.lottery.prune_fraction = 0.35
@@ -57,4 +58,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.transfer.sources = ''
   config.transfer.targets = ''
   config.transfer.strategies = 'masks_reset,masks_random'
+  # Keep the trained params of every transfer round (their masks are the
+  # source's): about 100 MB a round at paper size, so off by default.
+  config.transfer.save_params = False
   return config
