@@ -13,9 +13,9 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from lottery_jax import dataset
 from lottery_jax import divergence
 from lottery_jax import domains
+from lottery_jax import files
 
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Directory that prepare_data wrote.',
@@ -40,11 +40,11 @@ def main(argv):
         raise domains.DataError(
             f'{report_path}: not found; run experiments.prepare_data '
             f'--workdir={workdir} first')
-      names = list(dataset.read_json(report_path)['domains'])
+      names = list(files.read_json(report_path)['domains'])
     result = divergence.domain_divergence(workdir, names)
   except domains.DataError as e:
     sys.exit(f'divergence: error: {e}')
-  dataset.write_json(os.path.join(workdir, 'divergence.json'), result)
+  files.write_json(os.path.join(workdir, 'divergence.json'), result)
   for extension in ('.png', '.pdf'):
     divergence.plot_heatmap(np.asarray(result['jsd']), names,
                             os.path.join(workdir, _PLOT.value + extension))

@@ -1,6 +1,7 @@
 """lottery_jax: lottery tickets under distribution shift, in JAX and Flax."""
 
 from lottery_jax import checkpoints
+from lottery_jax import files
 from lottery_jax import dataset
 from lottery_jax import divergence
 from lottery_jax import domains
@@ -26,7 +27,8 @@ from lottery_jax.train import make_optimizer
 from lottery_jax.train import train_step
 
 __all__ = [
-    'checkpoints', 'dataset', 'divergence', 'domains', 'input_pipeline',
+    'checkpoints', 'dataset', 'divergence', 'domains', 'files',
+    'input_pipeline',
     'lottery', 'masks', 'models', 'pruning', 'results', 'train', 'vocab',
     'TextCNN', 'apply_masks', 'find_tickets', 'fit_seeds', 'load_split',
     'make_masks', 'make_optimizer', 'prepare', 'prune_by_magnitude',

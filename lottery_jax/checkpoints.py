@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 import orbax.checkpoint as ocp
 
-from lottery_jax import dataset
+from lottery_jax import files
 
 ROWS = 'rows.json'
 CHECKPOINT = 'checkpoint'
@@ -56,7 +56,7 @@ def save_round(round_dir: str, tree: Optional[Dict[str, Any]],
       checkpointer.wait_until_finished()
     finally:
       checkpointer.close()
-  dataset.write_json(os.path.join(round_dir, ROWS), rows)
+  files.write_json(os.path.join(round_dir, ROWS), rows)
 
 
 def load_round(round_dir: str) -> Dict[str, Any]:
@@ -82,4 +82,4 @@ def finished_rows(round_dir: str) -> Optional[List[Dict[str, Any]]]:
   path = os.path.join(round_dir, ROWS)
   if not os.path.exists(path):
     return None
-  return dataset.read_json(path)
+  return files.read_json(path)

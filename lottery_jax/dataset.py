@@ -30,20 +30,22 @@ and renamed, so an interrupted run leaves nothing half-written.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
 import os
 import shutil
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from absl import logging
 import ml_collections
 import numpy as np
 
 from lottery_jax import domains as domains_lib
+from lottery_jax.files import atomic_write
+from lottery_jax.files import read_json
+from lottery_jax.files import write_json
 from lottery_jax import vocab as vocab_lib
 
 # Bump when a change of code changes what a stage writes.
@@ -116,31 +118,6 @@ def _display_path(path: str, root: str) -> str:
 def _file_fingerprint(path: str) -> List[Any]:
   stat = os.stat(path)
   return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
-
-
-@contextlib.contextmanager
-def atomic_write(path: str, mode: str = 'wb') -> Iterator[Any]:
-  """Opens a temporary file that replaces `path` only if the block succeeds."""
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  tmp = f'{path}.tmp-{os.getpid()}'
-  try:
-    with open(tmp, mode) as f:
-      yield f
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-
-
-def write_json(path: str, obj: Any) -> None:
-  with atomic_write(path, 'w') as f:
-    json.dump(obj, f, indent=2, sort_keys=False)
-    f.write('\n')
-
-
-def read_json(path: str) -> Any:
-  with open(path) as f:
-    return json.load(f)
 
 
 def split_path(workdir: str, domain: str, split: str) -> str:

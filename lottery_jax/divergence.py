@@ -7,6 +7,8 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from lottery_jax import files
+
 
 def unigram_distribution(ids: np.ndarray, vocab_size: int) -> np.ndarray:
   """The subword unigram distribution of a token stream.
@@ -68,11 +70,9 @@ def plot_heatmap(jsd: np.ndarray, domains: Sequence[str], path: str) -> None:
   ax.set_title('Jensen-Shannon divergence of subword unigrams', fontsize=10)
   fig.colorbar(image, ax=ax, label='JSD (nats)')
   fig.tight_layout()
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  tmp = f'{path}.tmp-{os.getpid()}{os.path.splitext(path)[1]}'
-  fig.savefig(tmp, dpi=150)
+  with files.atomic_write(path) as f:
+    fig.savefig(f, dpi=150, format=os.path.splitext(path)[1][1:] or 'png')
   plt.close(fig)
-  os.replace(tmp, path)
 
 
 def domain_divergence(workdir: str, domains: Sequence[str]) -> Dict:

@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 from absl import logging
 import jax
@@ -41,6 +41,7 @@ import numpy as np
 from lottery_jax import checkpoints
 from lottery_jax import dataset
 from lottery_jax import domains as domains_lib
+from lottery_jax import files
 from lottery_jax import input_pipeline
 from lottery_jax import masks as masks_lib
 from lottery_jax import models
@@ -202,7 +203,7 @@ class Experiment:
     self.config = config
     self.domain = domain
     vocab_size = config.data.vocab_size
-    prepared = dataset.read_json(os.path.join(
+    prepared = files.read_json(os.path.join(
         data_workdir, 'data_report.json'))['vocab']['size']
     if prepared != vocab_size:
       raise ConfigError(
@@ -407,14 +408,14 @@ def _write_results(run_dir: str) -> List[Dict[str, Any]]:
   """Rewrites results.jsonl and summary.json; returns the rows."""
   rows = finished_run_rows(run_dir)
   results_lib.write_rows(os.path.join(run_dir, 'results.jsonl'), rows)
-  dataset.write_json(os.path.join(run_dir, 'summary.json'),
+  files.write_json(os.path.join(run_dir, 'summary.json'),
                      results_lib.summarize(rows))
   return rows
 
 
 def _prepare_run_dir(run_dir: str, config, vocab: str, **meta) -> None:
   os.makedirs(run_dir, exist_ok=True)
-  dataset.write_json(os.path.join(run_dir, 'config.json'), {
+  files.write_json(os.path.join(run_dir, 'config.json'), {
       'vocab': vocab, **meta, 'config': json.loads(config.to_json())})
 
 
@@ -500,7 +501,7 @@ def source_tickets(config, data_workdir: str, workdir: str,
     recorded = None
     if others and os.path.exists(os.path.join(workdir, 'tickets', others[0],
                                               'config.json')):
-      recorded = dataset.read_json(os.path.join(
+      recorded = files.read_json(os.path.join(
           workdir, 'tickets', others[0], 'config.json')).get('vocab')
     if others:
       if recorded and recorded != vocab:
@@ -584,7 +585,7 @@ def prepare_data(config, data_dir: Optional[str], workdir: str) -> str:
   data_workdir = os.path.join(workdir, 'data')
   report_path = os.path.join(data_workdir, 'data_report.json')
   if data_dir is None and os.path.exists(report_path):
-    prepared = dataset.read_json(report_path).get('config')
+    prepared = files.read_json(report_path).get('config')
     wanted = config.data.to_dict()
     if prepared is not None and prepared != wanted:
       differ = sorted(k for k in set(prepared) | set(wanted)

@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, List, Sequence
 
 import numpy as np
 
-from lottery_jax import dataset
+from lottery_jax import files
 
 COLUMNS = ('experiment', 'source', 'target', 'strategy', 'seed', 'round',
            'sparsity', 'sparsity_all', 'valid_accuracy', 'test_accuracy',
@@ -22,7 +22,7 @@ GROUP = ('experiment', 'source', 'target', 'strategy', 'round')
 
 def write_rows(path: str, rows: Iterable[Dict[str, Any]]) -> None:
   """Writes rows as JSON lines, atomically."""
-  with dataset.atomic_write(path, 'w') as f:
+  with files.atomic_write(path, 'w') as f:
     for row in rows:
       f.write(json.dumps({k: row[k] for k in COLUMNS}) + '\n')
 

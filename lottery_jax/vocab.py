@@ -9,6 +9,8 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 import sentencepiece as spm
 
+from lottery_jax import files
+
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 MAX_LENGTH = 500
 
@@ -47,10 +49,8 @@ def train_vocab(texts: Iterable[str], model_path: str, vocab_size: int = 8000,
       num_threads=os.cpu_count() or 1,
       minloglevel=2,
   )
-  tmp = f'{model_path}.tmp-{os.getpid()}'
-  with open(tmp, 'wb') as f:
+  with files.atomic_write(model_path) as f:
     f.write(model.getvalue())
-  os.replace(tmp, model_path)
   return load_vocab(model_path)
 
 

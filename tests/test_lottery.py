@@ -1,7 +1,6 @@
 """End-to-end tests of IMP rounds, strategies, transfer and resuming, at
 smoke sizes on small synthetic data."""
 
-import json
 import os
 import signal
 import subprocess
@@ -16,7 +15,6 @@ from experiments.configs import smoke
 from lottery_jax import checkpoints
 from lottery_jax import dataset
 from lottery_jax import lottery
-from lottery_jax import masks as masks_lib
 from lottery_jax import results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
