@@ -277,7 +277,13 @@ def prepare(data_dir: Optional[str], workdir: str,
   write_json(manifest_path, manifest)
   timings['read_and_split'] = time.time() - start
 
-  texts = {d: _read_texts(workdir, d) for d in names}
+  cache = {}
+
+  def texts(domain):  # Read only when a stage must be rebuilt.
+    if domain not in cache:
+      cache[domain] = _read_texts(workdir, domain)
+    return cache[domain]
+
   vocab_key = _hash({
       'version': _FORMAT_VERSION,
       'domains': {d: domain_entries[d]['key'] for d in names},
@@ -289,7 +295,7 @@ def prepare(data_dir: Optional[str], workdir: str,
   start = time.time()
   if manifest.get('vocab_key') != vocab_key or not os.path.exists(spm_path):
     train_texts = [_normalise(row['text'], config)
-                   for d in names for row in texts[d]['train']]
+                   for d in names for row in texts(d)['train']]
     vocab_lib.train_vocab(train_texts, spm_path, config.vocab_size,
                           config.character_coverage, config.model_type)
     manifest['vocab_key'] = vocab_key
@@ -312,7 +318,7 @@ def prepare(data_dir: Optional[str], workdir: str,
         map(os.path.exists, paths)):
       stats = {}
       for split, path in zip(domains_lib.SPLITS, paths):
-        rows = texts[d][split]
+        rows = texts(d)[split]
         ids, length, full_length, counts = vocab_lib.encode(
             sp, [_normalise(r['text'], config) for r in rows],
             config.max_length)
