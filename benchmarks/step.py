@@ -1,9 +1,11 @@
 """The masked train step: its cost against the unmasked step, and its
 arithmetic throughput against a large f32 matmul measured in the same run.
 
-  python -m benchmarks.step [--lengths=128,500] [--batch_size=32]
+  python -m benchmarks.step [--lengths=128,500] [--convs=xla,matmul]
 
-Paper-size model (SPEC.md section 3), Adam with coupled L2, one seed.
+Paper-size model (SPEC.md section 3), Adam with coupled L2, one seed, for
+each formulation of the convolutions (`models.Conv1D`). Steps run as
+training runs them: several in one `lax.scan`.
 """
 
 import functools
@@ -20,6 +22,8 @@ from lottery_jax import train
 _LENGTHS = flags.DEFINE_list('lengths', ['128', '500'], 'Token lengths.')
 _BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
 _REPEATS = flags.DEFINE_integer('repeats', 7, 'Timed calls per median.')
+_CONVS = flags.DEFINE_list('convs', ['xla', 'matmul'], 'Conv1D.impl values.')
+_STEPS = flags.DEFINE_integer('steps', 3, 'Steps per timed scan.')
 _MATMUL = flags.DEFINE_integer('matmul_size', 4096, 'Square matmul side.')
 _OUT = flags.DEFINE_string('out_dir', 'benchmark_results', 'JSON folder.')
 
@@ -37,6 +41,27 @@ def unmasked_step(params, opt_state, batch, rng, *, model, tx):
   return optax.apply_updates(params, updates), opt_state, loss
 
 
+def unmasked_state_step(carry, batch, rng, *, model, tx):
+  """`unmasked_step` on a (params, opt_state) carry."""
+  params, opt_state, _ = unmasked_step(*carry, batch, rng, model=model, tx=tx)
+  return (params, opt_state), {}
+
+
+def in_scan(step, steps: int):
+  """Compiles `steps` calls of `step(state, batch, rng)` on one batch in a
+  lax.scan, as an epoch runs them; the result sums the final state's float
+  leaves, so that timing it waits for every step."""
+
+  def run(state, batch, rng):
+    def body(s, i):
+      return step(s, batch, jax.random.fold_in(rng, i))[0], None
+    final, _ = jax.lax.scan(body, state, jnp.arange(steps))
+    return sum(jnp.sum(x) for x in jax.tree.leaves(final) if
+               jnp.issubdtype(x.dtype, jnp.floating))
+
+  return jax.jit(run)
+
+
 def matmul_rate(n: int, repeats: int) -> float:
   """FLOP/s of an n x n f32 matmul."""
   a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
@@ -47,46 +72,41 @@ def matmul_rate(n: int, repeats: int) -> float:
 
 def main(argv):
   del argv
-  model = common.paper_model()
   tx = train.make_optimizer()
   plain_tx = optax.chain(optax.add_decayed_weights(1e-5), optax.adam(1e-3))
   peak = matmul_rate(_MATMUL.value, _REPEATS.value)
   rows, extra = [], {'matmul_gflops': peak / 1e9}
-  for length in map(int, _LENGTHS.value):
-    batch = common.random_batch(_BATCH.value, length)
-    state = common.half_pruned_state(model, tx, length)
-    masked = jax.jit(functools.partial(train.train_step, model=model, tx=tx),
-                     donate_argnums=0)
-    plain = jax.jit(functools.partial(unmasked_step, model=model,
-                                      tx=plain_tx), donate_argnums=(0, 1))
-    rng = jax.random.key(0)
-    box = {'s': state}
-
-    def run_masked():
-      box['s'], m = masked(box['s'], batch, rng)
-      return m['loss']
-
-    params = jax.tree.map(jnp.copy, state.params)
-    pbox = {'p': params, 'o': plain_tx.init(params)}
-
-    def run_plain():
-      pbox['p'], pbox['o'], loss = plain(pbox['p'], pbox['o'], batch, rng)
-      return loss
-
-    t_masked = common.time_fn(run_masked, _REPEATS.value)
-    t_plain = common.time_fn(run_plain, _REPEATS.value)
-    flops = common.conv_dense_flops(_BATCH.value, length)
-    rate = flops / t_masked
-    rows.append([length, 1e3 * t_masked, 1e3 * t_plain, t_masked / t_plain,
-                 _BATCH.value / t_masked, rate / 1e9, rate / peak])
-    extra[f'masked_ms_{length}'] = 1e3 * t_masked
-    extra[f'unmasked_ms_{length}'] = 1e3 * t_plain
-    extra[f'masked_over_unmasked_{length}'] = t_masked / t_plain
-    extra[f'fraction_of_matmul_{length}'] = rate / peak
+  for conv in _CONVS.value:
+    model = common.paper_model(conv_impl=conv)
+    for length in map(int, _LENGTHS.value):
+      batch = common.random_batch(_BATCH.value, length)
+      state = common.half_pruned_state(model, tx, length)
+      params = jax.tree.map(jnp.copy, state.params)
+      steps = _STEPS.value
+      masked = in_scan(functools.partial(train.train_step, model=model,
+                                         tx=tx), steps)
+      plain = in_scan(functools.partial(unmasked_state_step, model=model,
+                                        tx=plain_tx), steps)
+      rng = jax.random.key(0)
+      plain_state = (params, plain_tx.init(params))
+      t_masked = common.time_fn(lambda: masked(state, batch, rng),
+                                _REPEATS.value) / steps
+      t_plain = common.time_fn(lambda: plain(plain_state, batch, rng),
+                               _REPEATS.value) / steps
+      flops = common.conv_dense_flops(_BATCH.value, length)
+      rate = flops / t_masked
+      rows.append([conv, length, 1e3 * t_masked, 1e3 * t_plain,
+                   t_masked / t_plain, _BATCH.value / t_masked, rate / 1e9,
+                   rate / peak])
+      key = f'{conv}_{length}'
+      extra[f'masked_ms_{key}'] = 1e3 * t_masked
+      extra[f'unmasked_ms_{key}'] = 1e3 * t_plain
+      extra[f'masked_over_unmasked_{key}'] = t_masked / t_plain
+      extra[f'fraction_of_matmul_{key}'] = rate / peak
   common.report(
       'step', f'Masked train step, paper model, batch {_BATCH.value} '
       f'(matmul {_MATMUL.value}^2: {peak / 1e9:.0f} GFLOP/s)',
-      ['tokens', 'masked ms', 'unmasked ms', 'masked/unmasked',
+      ['conv', 'tokens', 'masked ms', 'unmasked ms', 'masked/unmasked',
        'examples/s', 'GFLOP/s', 'of matmul'], rows, extra, _OUT.value)
 
 

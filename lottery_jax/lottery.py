@@ -118,6 +118,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError('--config.train.learning_rate must be > 0, '
                       '--config.train.l2 >= 0 and --config.model.dropout_rate'
                       ' in [0, 1)')
+  if m.conv not in ('matmul', 'xla'):
+    raise ConfigError(f'--config.model.conv={m.conv!r}: matmul or xla')
   if tr.optimizer not in ('adam', 'sgd'):
     raise ConfigError(f'--config.train.optimizer={tr.optimizer!r}: adam or '
                       'sgd')
@@ -131,7 +133,8 @@ def build_model(config, vocab_size: int) -> models.TextCNN:
   m = config.model
   return models.TextCNN(vocab_size=vocab_size, embed_dim=m.embed_dim,
                         widths=tuple(m.widths), channels=m.channels,
-                        hidden=m.hidden, dropout_rate=m.dropout_rate)
+                        hidden=m.hidden, dropout_rate=m.dropout_rate,
+                        conv_impl=m.conv)
 
 
 def fit_config(config) -> train_lib.FitConfig:

@@ -151,6 +151,7 @@ def test_finished_run_is_not_repeated(study):
     ('train', 'learning_rate', -1.0, 'learning_rate'),
     ('model', 'widths', (), 'widths'),
     ('model', 'channels', 0, 'channels'),
+    ('model', 'conv', 'fft', 'model.conv'),
 ])
 def test_invalid_configs_stop_before_training(tmp_path, section, key, value,
                                               message):

@@ -3,6 +3,7 @@
 import math
 
 import jax
+from jax import test_util as jtu
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -104,3 +105,69 @@ def test_windows_in_padding_are_excluded():
     c = model.apply({'params': params}, jnp.array([[4, 9, 0, 0, 0, 0]]),
                     jnp.array([2]))
     np.testing.assert_allclose(a, c, rtol=1e-6)
+
+
+def _loss_and_grads(conv_impl, tokens, length, rng):
+  model = _model(conv_impl=conv_impl, embed_dim=7, channels=5)
+  params = _init(model)  # The same key: the same params for both impls.
+
+  def loss(p):
+    return jnp.sum(model.apply({'params': p}, tokens, length, train=True,
+                               rngs={'dropout': rng}) ** 2)
+
+  return jax.value_and_grad(loss)(params)
+
+
+def test_xla_and_matmul_convolutions_agree_in_values_and_gradients():
+  rng = np.random.default_rng(0)
+  tokens = jnp.asarray(rng.integers(1, 30, (3, 11)), jnp.int32)
+  length = jnp.array([11, 7, 2])
+  tokens = jnp.where(jnp.arange(11)[None] < length[:, None], tokens, 0)
+  key = jax.random.key(3)
+  loss_m, grads_m = _loss_and_grads('matmul', tokens, length, key)
+  loss_x, grads_x = _loss_and_grads('xla', tokens, length, key)
+  np.testing.assert_allclose(loss_x, loss_m, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
+                                                       atol=1e-5),
+               grads_x, grads_m)
+  # The custom backward pass against finite differences of the kernel.
+  x = jnp.asarray(rng.normal(size=(2, 9, 3)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(4, 3, 2)), jnp.float32)
+  jtu.check_grads(models.conv1d, (x, kernel), order=1,
+                            modes=('rev',), atol=1e-2, rtol=1e-2)
+
+
+def test_xla_convolution_gradients_inside_a_scan():
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.normal(size=(2, 9, 3)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 2)), jnp.float32)
+  grad = jax.grad(lambda k: jnp.sum(models.conv1d(x, k) ** 2))
+
+  def body(k, _):
+    return k - 0.01 * grad(k), None
+
+  scanned, _ = jax.lax.scan(body, kernel, None, length=3)
+  looped = kernel
+  for _ in range(3):
+    looped = looped - 0.01 * grad(looped)
+  np.testing.assert_allclose(scanned, looped, rtol=1e-5)
+
+
+def test_unknown_convolution_impl_is_an_error():
+  with pytest.raises(ValueError, match='fft'):
+    _init(_model(conv_impl='fft'))
+
+
+@pytest.mark.parametrize('rate', [0.285, 0.5])
+def test_dropout_drops_at_the_rate_and_keeps_the_mean(rate):
+  x = jnp.ones((200, 501))  # An odd size: the last word is used once.
+  y = np.asarray(models.dropout(x, rate, jax.random.key(0)))
+  dropped = (y == 0).mean()
+  assert abs(dropped - rate) < 4 * math.sqrt(rate * (1 - rate) / y.size)
+  kept = y[y != 0]
+  np.testing.assert_allclose(kept, 1 / (1 - round(rate * 2 ** 16) / 2 ** 16),
+                             rtol=1e-6)
+  assert abs(y.mean() - 1) < 0.01
+  other = np.asarray(models.dropout(x, rate, jax.random.key(1)))
+  assert (other != y).any()
+  np.testing.assert_array_equal(models.dropout(x, 0.0, jax.random.key(0)), x)

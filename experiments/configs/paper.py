@@ -25,6 +25,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.channels = 127
   config.model.hidden = 117
   config.model.dropout_rate = 0.285
+  # The convolutions' formulation (same results): 'matmul', one matmul per
+  # tap, batches well over vmapped seeds; 'xla', lax.conv, is the fastest
+  # for one seed at a time on a CPU (with train.seed_chunk = 1).
+  config.model.conv = 'matmul'
 
   config.train = ml_collections.ConfigDict()
   config.train.optimizer = 'adam'
