@@ -11,6 +11,7 @@ from lottery_jax import masks
 from lottery_jax import models
 from lottery_jax import pruning
 from lottery_jax import results
+from lottery_jax import study
 from lottery_jax import train
 from lottery_jax import vocab
 from lottery_jax.dataset import load_split
@@ -29,7 +30,8 @@ from lottery_jax.train import train_step
 __all__ = [
     'checkpoints', 'dataset', 'divergence', 'domains', 'files',
     'input_pipeline',
-    'lottery', 'masks', 'models', 'pruning', 'results', 'train', 'vocab',
+    'lottery', 'masks', 'models', 'pruning', 'results', 'study', 'train',
+    'vocab',
     'TextCNN', 'apply_masks', 'find_tickets', 'fit_seeds', 'load_split',
     'make_masks', 'make_optimizer', 'prepare', 'prune_by_magnitude',
     'read_reviews', 'train_step', 'transfer_tickets',

@@ -1,0 +1,183 @@
+"""The paper's figures from saved results alone (SPEC.md section 7).
+
+- Figure 1: `divergence.plot_heatmap` of divergence.json.
+- Figure 3 (`plot_tickets`): test accuracy against sparsity, one panel per
+  domain: FULL-MODEL (round 0, a level line), TICKET-RESET, TICKET-RANDOM.
+- Figure 4 (`plot_transfer`): one panel per source->target pair:
+  MASKS-RESET, MASKS-RANDOM and TICKET-TARGET (the target's own
+  TICKET-RESET curve).
+
+Lines are the mean over seeds, bands +-1 standard deviation. Rounds are
+evenly spaced along x and labelled with their sparsity, as in the paper
+(so the sparsity ticks are not evenly spaced).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+from lottery_jax import divergence  # pylint: disable=g-import-not-at-top
+from lottery_jax import files  # pylint: disable=g-import-not-at-top
+from lottery_jax import results as results_lib  # pylint: disable=g-import-not-at-top
+
+Summary = List[Dict[str, Any]]
+
+STYLES = {
+    'full_model': dict(color='0.35', linestyle='--', label='FULL-MODEL'),
+    'ticket_reset': dict(color='tab:blue', label='TICKET-RESET'),
+    'ticket_random': dict(color='tab:orange', label='TICKET-RANDOM'),
+    'masks_reset': dict(color='tab:green', label='MASKS-RESET'),
+    'masks_random': dict(color='tab:red', label='MASKS-RANDOM'),
+    'ticket_target': dict(color='tab:blue', linestyle=':',
+                          label='TICKET-TARGET'),
+}
+
+
+def curve(summary: Summary, experiment: str, source: str, target: str,
+          strategy: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray,
+                                  np.ndarray]:
+  """(rounds, sparsity, mean, std) of test accuracy, sorted by round."""
+  points = sorted(
+      (s['round'], s['sparsity'], s['test_accuracy_mean'],
+       s['test_accuracy_std']) for s in summary
+      if (s['experiment'], s['source'], s['target'], s['strategy']) ==
+      (experiment, source, target, strategy))
+  if not points:
+    return tuple(np.zeros(0) for _ in range(4))
+  return tuple(np.array(column) for column in zip(*points))
+
+
+def _band(ax, x, mean, std, style):
+  ax.plot(x, mean, **{'marker': 'o', 'markersize': 2.5, 'linewidth': 1.3,
+                      **style})
+  ax.fill_between(x, mean - std, mean + std, color=style['color'],
+                  alpha=0.18, linewidth=0)
+
+
+def _sparsity_ticks(ax, rounds: np.ndarray, sparsity: np.ndarray):
+  ax.set_xticks(rounds)
+  labels = [f'{100 * s:.3g}' for s in sparsity]
+  ax.set_xticklabels(labels, rotation=60, fontsize=7)
+  ax.set_xlabel('sparsity (%)', fontsize=8)
+
+
+def _grid(n: int, columns: int, title: str):
+  rows = math.ceil(n / columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns,
+                                                   2.8 * rows + 0.4),
+                           squeeze=False)
+  for ax in axes.flat[n:]:
+    ax.axis('off')
+  fig.suptitle(title, fontsize=10)
+  return fig, list(axes.flat)
+
+
+def _save(fig, stem: str) -> List[str]:
+  paths = []
+  fig.tight_layout()
+  for extension in ('.png', '.pdf'):
+    path = stem + extension
+    fig.savefig(path, dpi=150)
+    paths.append(path)
+  plt.close(fig)
+  return paths
+
+
+def _legend(axes):
+  axes[0].legend(fontsize=6, frameon=False)
+
+
+def plot_tickets(summary: Summary, stem: str,
+                 domains: Optional[Sequence[str]] = None) -> List[str]:
+  """Figure 3 to ``stem.png`` and ``stem.pdf``; returns the paths."""
+  domains = domains or list(dict.fromkeys(
+      s['source'] for s in summary if s['experiment'] == 'tickets'))
+  if not domains:
+    raise ValueError('no ticket results to plot')
+  fig, axes = _grid(len(domains), min(len(domains), 3),
+                    'Tickets: test accuracy (mean +- std over seeds)')
+  for ax, domain in zip(axes, domains):
+    rounds, sparsity = np.zeros(0), np.zeros(0)
+    for strategy in ('ticket_reset', 'ticket_random'):
+      r, sp, mean, std = curve(summary, 'tickets', domain, domain, strategy)
+      if len(r):
+        _band(ax, r, mean, std, STYLES[strategy])
+        if len(r) > len(rounds):
+          rounds, sparsity = r, sp
+    r0, sp0, mean0, std0 = curve(summary, 'tickets', domain, domain,
+                                 'full_model')
+    if len(r0):
+      span = np.concatenate([r0, rounds])
+      x = np.array([span.min(), span.max()])
+      _band(ax, x, np.repeat(mean0, 2), np.repeat(std0, 2),
+            dict(STYLES['full_model'], marker=None))
+      rounds, sparsity = np.concatenate([r0, rounds]), np.concatenate(
+          [sp0, sparsity])
+    _sparsity_ticks(ax, rounds, sparsity)
+    ax.set_title(domain, fontsize=9)
+    ax.set_ylabel('test accuracy', fontsize=8)
+    ax.tick_params(axis='y', labelsize=7)
+  _legend(axes)
+  return _save(fig, stem)
+
+
+def plot_transfer(summary: Summary, stem: str,
+                  pairs: Optional[Sequence[Tuple[str, str]]] = None
+                  ) -> List[str]:
+  """Figure 4 to ``stem.png`` and ``stem.pdf``: one panel per pair."""
+  pairs = pairs or list(dict.fromkeys(
+      (s['source'], s['target']) for s in summary
+      if s['experiment'] == 'transfer'))
+  if not pairs:
+    raise ValueError('no transfer results to plot')
+  sources = list(dict.fromkeys(s for s, _ in pairs))
+  columns = max(sum(1 for s, _ in pairs if s == src) for src in sources)
+  fig, axes = _grid(len(pairs), columns,
+                    'Transfer: test accuracy on the target (mean +- std '
+                    'over seeds)')
+  for ax, (source, target) in zip(axes, pairs):
+    rounds, sparsity = np.zeros(0), np.zeros(0)
+    for strategy in ('masks_reset', 'masks_random'):
+      r, sp, mean, std = curve(summary, 'transfer', source, target, strategy)
+      if len(r):
+        _band(ax, r, mean, std, STYLES[strategy])
+        rounds, sparsity = r, sp
+    r, _, mean, std = curve(summary, 'tickets', target, target,
+                            'ticket_reset')
+    keep = np.isin(r, rounds)
+    if keep.any():
+      _band(ax, r[keep], mean[keep], std[keep], STYLES['ticket_target'])
+    _sparsity_ticks(ax, rounds, sparsity)
+    ax.set_title(f'{source} -> {target}', fontsize=9)
+    ax.set_ylabel('test accuracy', fontsize=8)
+    ax.tick_params(axis='y', labelsize=7)
+  _legend(axes)
+  return _save(fig, stem)
+
+
+def draw_all(results_dir: str) -> List[str]:
+  """Every figure whose results exist in `results_dir` (results.jsonl,
+  divergence.json); returns the written paths."""
+  written = []
+  jsd_path = os.path.join(results_dir, 'divergence.json')
+  if os.path.exists(jsd_path):
+    jsd = files.read_json(jsd_path)
+    for extension in ('.png', '.pdf'):
+      path = os.path.join(results_dir, 'divergence' + extension)
+      divergence.plot_heatmap(np.asarray(jsd['jsd']), jsd['domains'], path)
+      written.append(path)
+  rows = results_lib.read_rows(os.path.join(results_dir, 'results.jsonl'))
+  summary = results_lib.summarize(rows)
+  if any(s['experiment'] == 'tickets' for s in summary):
+    written += plot_tickets(summary, os.path.join(results_dir, 'tickets'))
+  if any(s['experiment'] == 'transfer' for s in summary):
+    written += plot_transfer(summary, os.path.join(results_dir, 'transfer'))
+  return written

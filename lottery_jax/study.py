@@ -1,0 +1,112 @@
+"""The whole study of a preset in one resumable call (SPEC.md sections 2-7).
+
+Stages, in order: prepare the data, the divergence matrix, tickets in every
+domain, transfer over every ordered pair, then the results tables, figures
+and markdown report under the results directory::
+
+  <results_dir>/
+    results.jsonl    every row (tickets and transfer), see results.COLUMNS
+    summary.csv      mean and std over seeds per (run, strategy, round)
+    divergence.json  the JSD matrix of the training splits
+    divergence.png/.pdf, tickets.png/.pdf, transfer.png/.pdf
+    report.md        tables, wall times and the paper's findings checked
+    study.json       wall time of each stage in each invocation
+
+Every stage resumes: data and finished rounds are cached under `workdir`, so
+running the study again after a crash trains only what is missing. The
+tables, figures and report depend on the saved results alone (see
+`write_outputs`).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from absl import logging
+
+from lottery_jax import divergence
+from lottery_jax import files
+from lottery_jax import lottery
+from lottery_jax import results as results_lib
+
+STAGES = ('data', 'divergence', 'tickets', 'transfer', 'outputs')
+
+
+def run_study(config, data_dir: Optional[str], workdir: str,
+              results_dir: Optional[str] = None,
+              log: Callable[[str], None] = logging.info) -> Dict[str, Any]:
+  """Runs (or resumes) every stage; returns the study record.
+
+  Args:
+    config: a preset (experiments/configs).
+    data_dir: the review files; None reuses ``workdir/data`` once prepared.
+    workdir: data, checkpoints and run directories.
+    results_dir: tables, figures and report (default ``workdir/results``).
+    log: progress lines.
+
+  Returns:
+    The record written to ``results_dir/study.json``: the preset's name
+    fields and, per invocation, the seconds of each stage.
+  """
+  lottery.validate(config)
+  results_dir = results_dir or os.path.join(workdir, 'results')
+  os.makedirs(results_dir, exist_ok=True)
+  record_path = os.path.join(results_dir, 'study.json')
+  record = (files.read_json(record_path) if os.path.exists(record_path)
+            else {'invocations': []})
+  times: Dict[str, float] = {}
+  record['invocations'].append({'started': time.strftime('%Y-%m-%d %H:%M:%S'),
+                                'stages': times})
+  record['config'] = config.to_dict()
+
+  def stage(name, fn):
+    log(f'[study] {name} ...')
+    start = time.time()
+    out = fn()
+    times[name] = round(time.time() - start, 1)
+    files.write_json(record_path, record)
+    log(f'[study] {name} done in {times[name]:.1f}s')
+    return out
+
+  data_workdir = stage('data', lambda: lottery.prepare_data(config, data_dir,
+                                                            workdir))
+  names = lottery.lottery_domains(config)
+  jsd = stage('divergence',
+              lambda: divergence.domain_divergence(data_workdir, names))
+  files.write_json(os.path.join(results_dir, 'divergence.json'), jsd)
+  rows = stage('tickets', lambda: lottery.run_find_tickets(
+      config, None, workdir, log=log))
+  if lottery.transfer_pairs(config):
+    rows += stage('transfer', lambda: lottery.run_transfer(
+        config, None, workdir, log=log))
+  results_lib.write_rows(os.path.join(results_dir, 'results.jsonl'), rows)
+  stage('outputs', lambda: write_outputs(results_dir))
+  return record
+
+
+def write_summary_csv(path: str, rows: List[Dict[str, Any]]) -> None:
+  summary = results_lib.summarize(rows)
+  with files.atomic_write(path, 'w') as f:
+    writer = csv.DictWriter(f, fieldnames=list(summary[0]) if summary else [])
+    writer.writeheader()
+    writer.writerows(summary)
+
+
+def write_outputs(results_dir: str) -> List[str]:
+  """summary.csv, the figures and report.md from the saved results alone
+  (results.jsonl, divergence.json and study.json of `results_dir`)."""
+  # Imported here: matplotlib is needed only once the results exist.
+  from lottery_jax import plots  # pylint: disable=g-import-not-at-top
+  from lottery_jax import report  # pylint: disable=g-import-not-at-top
+  rows = results_lib.read_rows(os.path.join(results_dir, 'results.jsonl'))
+  if not rows:
+    raise lottery.ConfigError(f'{results_dir}/results.jsonl has no rows')
+  write_summary_csv(os.path.join(results_dir, 'summary.csv'), rows)
+  written = plots.draw_all(results_dir)
+  path = os.path.join(results_dir, 'report.md')
+  with files.atomic_write(path, 'w') as f:
+    f.write(report.make_report(results_dir))
+  return written + [path]
