@@ -41,6 +41,21 @@ def time_fn(fn: Callable[[], Any], repeats: int = 5, warmup: int = 2,
   return statistics.median(times)
 
 
+def in_scan(step, steps: int):
+  """Compiles `steps` calls of `step(state, batch, rng)` on one batch in a
+  lax.scan, as an epoch runs them; the result sums the final state's float
+  leaves, so that timing it waits for every step."""
+
+  def run(state, batch, rng):
+    def body(s, i):
+      return step(s, batch, jax.random.fold_in(rng, i))[0], None
+    final, _ = jax.lax.scan(body, state, jnp.arange(steps))
+    return sum(jnp.sum(x) for x in jax.tree.leaves(final) if
+               jnp.issubdtype(x.dtype, jnp.floating))
+
+  return jax.jit(run)
+
+
 def machine() -> Dict[str, Any]:
   cpu = ''
   if os.path.exists('/proc/cpuinfo'):

@@ -1,6 +1,7 @@
 """Five seeds in one vmapped program against five seeds one after another.
 
-  python -m benchmarks.seeds [--lengths=128,500] [--seeds=5]
+  python -m benchmarks.seeds [--lengths=128,500] [--seeds=5] \
+      [--convs=xla,matmul]
 
 Each side runs whole training epochs the way `train.fit_seeds` does (data
 on device, an epoch as one lax.scan): vmapped, the five seeds are one
@@ -9,6 +10,7 @@ program; seed_chunk=1, one program that maps the seeds one at a time
 """
 
 import functools
+import itertools
 
 from absl import app
 from absl import flags
@@ -19,6 +21,7 @@ from benchmarks import common
 from lottery_jax import train
 
 _LENGTHS = flags.DEFINE_list('lengths', ['128', '500'], 'Token lengths.')
+_CONVS = flags.DEFINE_list('convs', ['xla', 'matmul'], 'Conv1D.impl values.')
 _SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds.')
 _EXAMPLES = flags.DEFINE_integer('examples', 256, 'Examples per epoch.')
 _BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
@@ -28,11 +31,12 @@ _OUT = flags.DEFINE_string('out_dir', 'benchmark_results', 'JSON folder.')
 
 def main(argv):
   del argv
-  model = common.paper_model()
   tx = train.make_optimizer()
   n = _SEEDS.value
   rows, extra = [], {}
-  for length in map(int, _LENGTHS.value):
+  for conv, length in itertools.product(_CONVS.value,
+                                        map(int, _LENGTHS.value)):
+    model = common.paper_model(conv_impl=conv)
     data = common.random_batch(_EXAMPLES.value, length, full=False)
     data.pop('weight')
     epoch = functools.partial(train.train_epoch, model=model, tx=tx,
@@ -59,14 +63,14 @@ def main(argv):
     t_m = common.time_fn(run_mapped, _REPEATS.value, warmup=1)
     t_s = common.time_fn(run_sequential, _REPEATS.value, warmup=1)
     steps = -(-_EXAMPLES.value // _BATCH.value)
-    rows.append([length, 1e3 * t_v / steps, 1e3 * t_m / steps,
+    rows.append([conv, length, 1e3 * t_v / steps, 1e3 * t_m / steps,
                  1e3 * t_s / steps, t_s / t_v, t_s / t_m])
-    extra[f'vmapped_speedup_{length}'] = t_s / t_v
-    extra[f'seed_chunk_1_speedup_{length}'] = t_s / t_m
+    extra[f'vmapped_speedup_{conv}_{length}'] = t_s / t_v
+    extra[f'seed_chunk_1_speedup_{conv}_{length}'] = t_s / t_m
   common.report(
       'seeds', f'{n} seeds vmapped against {n} seeds in sequence, paper '
       f'model, batch {_BATCH.value}, per step of all seeds',
-      ['tokens', 'vmapped ms', 'seed_chunk=1 ms', 'sequential ms',
+      ['conv', 'tokens', 'vmapped ms', 'seed_chunk=1 ms', 'sequential ms',
        'vmapped speed-up', 'seed_chunk=1 speed-up'], rows,
       extra, _OUT.value)
 

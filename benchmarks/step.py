@@ -47,21 +47,6 @@ def unmasked_state_step(carry, batch, rng, *, model, tx):
   return (params, opt_state), {}
 
 
-def in_scan(step, steps: int):
-  """Compiles `steps` calls of `step(state, batch, rng)` on one batch in a
-  lax.scan, as an epoch runs them; the result sums the final state's float
-  leaves, so that timing it waits for every step."""
-
-  def run(state, batch, rng):
-    def body(s, i):
-      return step(s, batch, jax.random.fold_in(rng, i))[0], None
-    final, _ = jax.lax.scan(body, state, jnp.arange(steps))
-    return sum(jnp.sum(x) for x in jax.tree.leaves(final) if
-               jnp.issubdtype(x.dtype, jnp.floating))
-
-  return jax.jit(run)
-
-
 def matmul_rate(n: int, repeats: int) -> float:
   """FLOP/s of an n x n f32 matmul."""
   a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
@@ -83,9 +68,9 @@ def main(argv):
       state = common.half_pruned_state(model, tx, length)
       params = jax.tree.map(jnp.copy, state.params)
       steps = _STEPS.value
-      masked = in_scan(functools.partial(train.train_step, model=model,
+      masked = common.in_scan(functools.partial(train.train_step, model=model,
                                          tx=tx), steps)
-      plain = in_scan(functools.partial(unmasked_state_step, model=model,
+      plain = common.in_scan(functools.partial(unmasked_state_step, model=model,
                                         tx=plain_tx), steps)
       rng = jax.random.key(0)
       plain_state = (params, plain_tx.init(params))

@@ -8,7 +8,9 @@ authors' code): the same layer sizes, padding handling (zero pad
 embedding, windows that start in padding excluded), the same masks applied
 to the gradients before Adam and to the weights after it, Adam with coupled
 L2 (`weight_decay`), the same batch shapes and the same number of threads.
-Reported: examples per second of each and their ratio.
+Each runs its steps as its training loop would: lottery_jax several in one
+compiled `lax.scan` (`--conv=xla`, as the cpu preset), PyTorch one eager
+step after another. Reported: examples per second of each and their ratio.
 """
 
 import functools
@@ -23,6 +25,8 @@ from benchmarks import common
 from lottery_jax import train
 
 _LENGTHS = flags.DEFINE_list('lengths', ['128', '500'], 'Token lengths.')
+_CONV = flags.DEFINE_string('conv', 'xla', 'Conv1D.impl of lottery_jax.')
+_STEPS = flags.DEFINE_integer('steps', 3, 'lottery_jax steps per timed scan.')
 _BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per median.')
 _OUT = flags.DEFINE_string('out_dir', 'benchmark_results', 'JSON folder.')
@@ -96,21 +100,17 @@ def torch_step_fn(length: int, batch_size: int, threads: int):
 def main(argv):
   del argv
   threads = os.cpu_count()
-  model = common.paper_model()
+  model = common.paper_model(conv_impl=_CONV.value)
   tx = train.make_optimizer()
-  rows, extra = [], {'threads': threads}
+  rows, extra = [], {'threads': threads, 'conv': _CONV.value}
   for length in map(int, _LENGTHS.value):
     batch = common.random_batch(_BATCH.value, length)
-    step = jax.jit(functools.partial(train.train_step, model=model, tx=tx),
-                   donate_argnums=0)
-    box = {'s': common.half_pruned_state(model, tx, length)}
+    steps = common.in_scan(functools.partial(train.train_step, model=model,
+                                             tx=tx), _STEPS.value)
+    state = common.half_pruned_state(model, tx, length)
     rng = jax.random.key(0)
-
-    def run_jax():
-      box['s'], m = step(box['s'], batch, rng)
-      return m['loss']
-
-    t_jax = common.time_fn(run_jax, _REPEATS.value)
+    t_jax = common.time_fn(lambda: steps(state, batch, rng),
+                           _REPEATS.value) / _STEPS.value
     t_torch = common.time_fn(torch_step_fn(length, _BATCH.value, threads),
                              _REPEATS.value)
     ratio = t_torch / t_jax
