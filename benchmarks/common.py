@@ -42,18 +42,25 @@ def time_fn(fn: Callable[[], Any], repeats: int = 5, warmup: int = 2,
 
 
 def in_scan(step, steps: int):
-  """Compiles `steps` calls of `step(state, batch, rng)` on one batch in a
-  lax.scan, as an epoch runs them; the result sums the final state's float
-  leaves, so that timing it waits for every step."""
+  """Compiles `steps` calls of `step(state, batch, rng)` in one lax.scan, as
+  an epoch runs them, each on its own batch: `run(state, batches, rng)`
+  takes batches stacked on a leading [steps] axis (`stacked_batches`) and
+  returns the final state."""
 
-  def run(state, batch, rng):
-    def body(s, i):
+  def run(state, batches, rng):
+    def body(s, xs):
+      i, batch = xs
       return step(s, batch, jax.random.fold_in(rng, i))[0], None
-    final, _ = jax.lax.scan(body, state, jnp.arange(steps))
-    return sum(jnp.sum(x) for x in jax.tree.leaves(final) if
-               jnp.issubdtype(x.dtype, jnp.floating))
+    final, _ = jax.lax.scan(body, state, (jnp.arange(steps), batches))
+    return final
 
   return jax.jit(run)
+
+
+def stacked_batches(steps: int, batch_size: int, length: int):
+  """`steps` different random batches stacked on a leading axis."""
+  batches = [random_batch(batch_size, length, seed=i) for i in range(steps)]
+  return jax.tree.map(lambda *x: jnp.stack(x), *batches)
 
 
 def machine() -> Dict[str, Any]:

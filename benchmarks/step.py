@@ -64,7 +64,7 @@ def main(argv):
   for conv in _CONVS.value:
     model = common.paper_model(conv_impl=conv)
     for length in map(int, _LENGTHS.value):
-      batch = common.random_batch(_BATCH.value, length)
+      batches = common.stacked_batches(_STEPS.value, _BATCH.value, length)
       state = common.half_pruned_state(model, tx, length)
       params = jax.tree.map(jnp.copy, state.params)
       steps = _STEPS.value
@@ -74,9 +74,9 @@ def main(argv):
                                         tx=plain_tx), steps)
       rng = jax.random.key(0)
       plain_state = (params, plain_tx.init(params))
-      t_masked = common.time_fn(lambda: masked(state, batch, rng),
+      t_masked = common.time_fn(lambda: masked(state, batches, rng),
                                 _REPEATS.value) / steps
-      t_plain = common.time_fn(lambda: plain(plain_state, batch, rng),
+      t_plain = common.time_fn(lambda: plain(plain_state, batches, rng),
                                _REPEATS.value) / steps
       flops = common.conv_dense_flops(_BATCH.value, length)
       rate = flops / t_masked

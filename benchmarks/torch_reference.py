@@ -104,12 +104,12 @@ def main(argv):
   tx = train.make_optimizer()
   rows, extra = [], {'threads': threads, 'conv': _CONV.value}
   for length in map(int, _LENGTHS.value):
-    batch = common.random_batch(_BATCH.value, length)
+    batches = common.stacked_batches(_STEPS.value, _BATCH.value, length)
     steps = common.in_scan(functools.partial(train.train_step, model=model,
                                              tx=tx), _STEPS.value)
     state = common.half_pruned_state(model, tx, length)
     rng = jax.random.key(0)
-    t_jax = common.time_fn(lambda: steps(state, batch, rng),
+    t_jax = common.time_fn(lambda: steps(state, batches, rng),
                            _REPEATS.value) / _STEPS.value
     t_torch = common.time_fn(torch_step_fn(length, _BATCH.value, threads),
                              _REPEATS.value)

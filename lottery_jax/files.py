@@ -33,6 +33,14 @@ def write_json(path: str, obj: Any) -> None:
     f.write('\n')
 
 
+class CorruptFileError(ValueError):
+  """A file that exists but does not parse; the message names it."""
+
+
 def read_json(path: str) -> Any:
   with open(path) as f:
-    return json.load(f)
+    try:
+      return json.load(f)
+    except json.JSONDecodeError as e:
+      raise CorruptFileError(f'{path}: not valid JSON ({e}); delete or '
+                             'restore it') from e

@@ -575,7 +575,7 @@ def _listdir(path: str) -> List[str]:
 
 USER_ERRORS = (ConfigError, TrainingDiverged, domains_lib.DataError,
                input_pipeline.ReviewFileError, checkpoints.CheckpointError,
-               OSError)
+               files.CorruptFileError, OSError)
 
 
 def prepare_data(config, data_dir: Optional[str], workdir: str) -> str:

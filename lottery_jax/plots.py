@@ -62,9 +62,20 @@ def _band(ax, x, mean, std, style):
                   alpha=0.18, linewidth=0)
 
 
+def sparsity_labels(sparsity: Sequence[float]) -> List[str]:
+  """Percent labels with as few significant digits (3 at least) as keep
+  distinct sparsities apart: 99.958, 99.973 and 99.982% stay distinct."""
+  percent = [100 * float(s) for s in sparsity]
+  for digits in range(3, 10):
+    labels = [f'{p:.{digits}g}' for p in percent]
+    if len(set(labels)) == len(set(percent)):
+      return labels
+  return labels
+
+
 def _sparsity_ticks(ax, rounds: np.ndarray, sparsity: np.ndarray):
   ax.set_xticks(rounds)
-  labels = [f'{100 * s:.3g}' for s in sparsity]
+  labels = sparsity_labels(sparsity)
   ax.set_xticklabels(labels, rotation=60, fontsize=7)
   ax.set_xlabel('sparsity (%)', fontsize=8)
 

@@ -7,11 +7,12 @@ Each finding gets a verdict computed from the saved rows alone, never tuned:
     no round up to `UP_TO` is RESET significantly below FULL-MODEL (one-sided
     Welch t-test over the seeds, p < `ALPHA`).
 (b) TICKET-RESET and TICKET-RANDOM are close until very high sparsity, then
-    part (the phase transition): the parting sparsity of a domain is the
-    lowest round from which RESET is significantly above RANDOM (two-sided
-    Welch, p < `ALPHA`) in that round and every later one. Reproduced if
-    they part only above `UP_TO`; plus whether RESET is steadier (smaller
-    std) beyond it.
+    part (the phase transition): reproduced in a domain where no round up
+    to `UP_TO` shows a significant gap (two-sided Welch t-test, p <
+    `ALPHA`) and some round beyond it shows RESET significantly above
+    RANDOM; the parting sparsity reported is the lowest round from which
+    RESET stays significantly above RANDOM to the last round. Plus whether
+    RESET is steadier (smaller std) beyond `UP_TO`.
 (c) Transferred masks (MASKS-RESET) stay within `FEW_POINTS` of
     TICKET-TARGET in every round up to `UP_TO`.
 """
@@ -82,11 +83,18 @@ def _cell(values) -> str:
 
 
 def _welch(a: np.ndarray, b: np.ndarray, alternative: str) -> float:
-  """p-value of Welch's t-test; 1 where both samples are constant."""
+  """p-value of Welch's t-test of a against b.
+
+  Fewer than two seeds on either side: 1 (untestable). Both sides constant
+  (e.g. every seed at chance): 0 if the constants differ in the direction
+  tested, else 1, the limit of the test as the spread goes to zero.
+  """
+  if len(a) < 2 or len(b) < 2:
+    return 1.0
   if np.ptp(a) == 0 and np.ptp(b) == 0:
-    return 0.0 if (a[0] > b[0] if alternative == 'greater' else
-                   a[0] < b[0] if alternative == 'less' else
-                   a[0] != b[0]) else 1.0
+    differ = {'greater': a[0] > b[0], 'less': a[0] < b[0],
+              'two-sided': a[0] != b[0]}[alternative]
+    return 0.0 if differ else 1.0
   with warnings.catch_warnings():  # Nearly equal samples: p is still fine.
     warnings.simplefilter('ignore', RuntimeWarning)
     p = stats.ttest_ind(a, b, equal_var=False,
@@ -138,6 +146,12 @@ def transfer_table(res: Results) -> str:
     for t in TARGETS:
       r = res.nearest('transfer', source, target, 'masks_reset', t)
       for s in strategies:
+        if s == 'masks_reset' and r is not None:
+          sparsity = res.sparsity[('transfer', source, target, s, r)]
+          key = ('transfer', source, target, s, r)
+          cells.append(f'{_cell(res.acc[key])} ({100 * sparsity:.1f}%)')
+          means[(t, s)].append(res.acc[key].mean())
+          continue
         key = (res.ticket(target, 'ticket_reset', r) if s == 'ticket_target'
                else ('transfer', source, target, s, r))
         values = res.acc.get(key)
@@ -170,8 +184,8 @@ def stage_times(record: Dict[str, Any]) -> str:
   lines.append(f'| total | {sum(totals.values()) / 60:.1f} min |')
   n = len(record.get('invocations', []))
   return '\n'.join(lines) + (
-      f'\n\nSummed over {n} invocations of the command (a resumed stage '
-      'counts each part).' if n > 1 else '')
+      f'\n\nSummed over {n} invocations of the command: a stage that was '
+      'interrupted and resumed counts each part.' if n > 1 else '')
 
 
 # ---------------------------------------------------------------------------
@@ -209,54 +223,73 @@ def finding_a(res: Results) -> str:
           f't-test over the seeds, p < {ALPHA}.\n\n' + '\n'.join(lines))
 
 
-def parting_round(res: Results, domain: str) -> Tuple[Any, List[str]]:
-  """(lowest sparsity at which RESET is significantly above RANDOM, or None;
-  per-round 'sparsity: RESET - RANDOM (p)' strings)."""
-  parting, notes = None, []
+def reset_vs_random(res: Results, domain: str) -> List[Tuple[float, float,
+                                                             float]]:
+  """[(sparsity, RESET - RANDOM mean, two-sided p)] per round."""
+  out = []
   for r in res.rounds('tickets', domain, domain, 'ticket_reset'):
     if res.ticket(domain, 'ticket_random', r) not in res.acc:
       continue
     a = res.acc[res.ticket(domain, 'ticket_reset', r)]
     b = res.acc[res.ticket(domain, 'ticket_random', r)]
-    p = _welch(a, b, 'two-sided')
-    sparsity = res.sparsity[res.ticket(domain, 'ticket_reset', r)]
-    if parting is None and p < ALPHA and a.mean() > b.mean():
-      parting = sparsity
-    notes.append(f'{100 * sparsity:.1f}%: {100 * (a.mean() - b.mean()):+.1f}'
-                 f' (p={p:.3f})')
-  return parting, notes
+    out.append((res.sparsity[res.ticket(domain, 'ticket_reset', r)],
+                a.mean() - b.mean(), _welch(a, b, 'two-sided')))
+  return out
+
+
+def _apart(diff: float, p: float) -> bool:
+  return p < ALPHA and diff > 0
 
 
 def finding_b(res: Results) -> str:
   lines, hits, steadier, total = [], 0, 0, 0
   for domain in res.domains:
-    parting, notes = parting_round(res, domain)
-    if not notes:
+    rounds = reset_vs_random(res, domain)
+    if not rounds:
       continue
     total += 1
-    late = [r for r in res.rounds('tickets', domain, domain, 'ticket_reset')
-            if res.sparsity[res.ticket(domain, 'ticket_reset', r)] > UP_TO
-            and res.ticket(domain, 'ticket_random', r) in res.acc]
-    std_reset = np.mean([res.acc[res.ticket(domain, 'ticket_reset', r)].std()
-                         for r in late]) if late else float('nan')
-    std_random = np.mean([res.acc[res.ticket(domain, 'ticket_random', r)]
-                          .std() for r in late]) if late else float('nan')
-    hits += parting is None or parting > UP_TO
-    steadier += bool(late) and std_reset < std_random
-    where = ('at no sparsity' if parting is None else
-             f'first at {100 * parting:.1f}%')
-    lines.append(f'- {domain}: RESET significantly above RANDOM {where}; '
-                 f'mean std beyond {100 * UP_TO:.0f}%: RESET '
-                 f'{std_reset:.3f}, RANDOM {std_random:.3f}. RESET - RANDOM '
-                 'in points per round: ' + '; '.join(notes) + '.')
+    early = [(s, d, p) for s, d, p in rounds if s <= UP_TO]
+    late = [(s, d, p) for s, d, p in rounds if s > UP_TO]
+    close_early = not any(p < ALPHA for _, _, p in early)
+    part_late = any(_apart(d, p) for _, d, p in late)
+    hits += close_early and part_late
+    parting = None  # Lowest sparsity from which RESET stays above RANDOM.
+    for s, d, p in reversed(rounds):
+      if not _apart(d, p):
+        break
+      parting = s
+    late_rounds = [r for r in res.rounds('tickets', domain, domain,
+                                         'ticket_reset')
+                   if res.sparsity[res.ticket(domain, 'ticket_reset', r)]
+                   > UP_TO and res.ticket(domain, 'ticket_random', r)
+                   in res.acc]
+    std_reset = std_random = float('nan')
+    if late_rounds:
+      std_reset = np.mean([res.acc[res.ticket(domain, 'ticket_reset', r)]
+                           .std() for r in late_rounds])
+      std_random = np.mean([res.acc[res.ticket(domain, 'ticket_random', r)]
+                            .std() for r in late_rounds])
+      steadier += std_reset < std_random
+    significant = [f'{100 * s:.1f}%' for s, _, p in early if p < ALPHA]
+    lines.append(
+        f'- {domain}: up to {100 * UP_TO:.0f}% '
+        + ('close (no significant gap)' if close_early else
+           'already apart at ' + ', '.join(significant))
+        + '; beyond it RESET significantly above RANDOM '
+        + ('in some round' if part_late else 'in no round')
+        + ('; RESET stays significantly above from '
+           f'{100 * parting:.1f}% on' if parting is not None else '')
+        + f'. Mean std beyond {100 * UP_TO:.0f}%: RESET {std_reset:.3f}, '
+        f'RANDOM {std_random:.3f}. RESET - RANDOM in points per round: '
+        + '; '.join(f'{100 * s:.1f}%: {100 * d:+.1f} (p={p:.3f})'
+                    for s, d, p in rounds) + '.')
   return (f'**(b) RESET and RANDOM close until very high sparsity, then '
-          f'part (phase transition): {_verdict(hits, total)}.** The '
-          'parting sparsity is the lowest round at which RESET is '
-          f'significantly above RANDOM (two-sided Welch, p < {ALPHA}); '
-          'reproduced where they stay close (no significant gap) up to '
-          f'{100 * UP_TO:.0f}% and part beyond. RESET steadier (smaller std) beyond '
-          f'{100 * UP_TO:.0f}% in {steadier} of {total} domains.\n\n'
-          + '\n'.join(lines))
+          f'part (phase transition): {_verdict(hits, total)}.** Reproduced '
+          f'in a domain where no round up to {100 * UP_TO:.0f}% shows a '
+          f'significant gap (two-sided Welch t-test over the seeds, p < '
+          f'{ALPHA}) and RESET is significantly above RANDOM in some round '
+          f'beyond. RESET steadier (smaller std) beyond {100 * UP_TO:.0f}% '
+          f'in {steadier} of {total} domains.\n\n' + '\n'.join(lines))
 
 
 def finding_c(res: Results) -> str:
@@ -290,7 +323,7 @@ def finding_c(res: Results) -> str:
         f'within {100 * FEW_POINTS:.0f} points in '
         f'{sum(g <= FEW_POINTS for g, _, _ in gaps)} of {len(gaps)} pairs.')
   return (f'**(c) Transferred masks stay within a few points of '
-          f'TICKET-TARGET up to ~90%: {_verdict(within, len(reset))}** '
+          f'TICKET-TARGET up to ~90%: {_verdict(within, len(reset))}.** '
           f'(MASKS-RESET within {100 * FEW_POINTS:.0f} points of the '
           'target\'s own TICKET-RESET in every round up to '
           f'{100 * UP_TO:.0f}%, by pair).\n\n' + '\n'.join(lines))

@@ -28,8 +28,18 @@ def write_rows(path: str, rows: Iterable[Dict[str, Any]]) -> None:
 
 
 def read_rows(path: str) -> List[Dict[str, Any]]:
+  """The rows of a JSON-lines file; a bad line is an error naming it."""
+  rows = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError as e:
+        raise files.CorruptFileError(
+            f'{path}:{number}: not a JSON row ({e.msg})') from e
+  return rows
 
 
 def read_all(workdir: str) -> List[Dict[str, Any]]:

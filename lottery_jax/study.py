@@ -10,7 +10,8 @@ and markdown report under the results directory::
     divergence.json  the JSD matrix of the training splits
     divergence.png/.pdf, tickets.png/.pdf, transfer.png/.pdf
     report.md        tables, wall times and the paper's findings checked
-    study.json       wall time of each stage in each invocation
+    study.json       the config, and the wall time of each stage in each
+                     invocation (a new config starts a new record)
 
 Every stage resumes: data and finished rounds are cached under `workdir`, so
 running the study again after a crash trains only what is missing. The
@@ -21,6 +22,7 @@ tables, figures and report depend on the saved results alone (see
 from __future__ import annotations
 
 import csv
+import json
 import os
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -48,28 +50,34 @@ def run_study(config, data_dir: Optional[str], workdir: str,
     log: progress lines.
 
   Returns:
-    The record written to ``results_dir/study.json``: the preset's name
-    fields and, per invocation, the seconds of each stage.
+    The record written to ``results_dir/study.json``: the config and, per
+    invocation of this config, the seconds of each stage run (also of one
+    that failed) and whether all of them finished.
   """
   lottery.validate(config)
   results_dir = results_dir or os.path.join(workdir, 'results')
   os.makedirs(results_dir, exist_ok=True)
   record_path = os.path.join(results_dir, 'study.json')
   record = (files.read_json(record_path) if os.path.exists(record_path)
-            else {'invocations': []})
+            else {})
+  wanted = json.loads(json.dumps(config.to_dict()))  # As JSON reads back.
+  if record.get('config') != wanted:
+    if record:
+      log(f'[study] {record_path}: another config; starting a new record')
+    record = {'config': wanted, 'invocations': []}
   times: Dict[str, float] = {}
   record['invocations'].append({'started': time.strftime('%Y-%m-%d %H:%M:%S'),
-                                'stages': times})
-  record['config'] = config.to_dict()
+                                'stages': times, 'finished': False})
 
   def stage(name, fn):
     log(f'[study] {name} ...')
     start = time.time()
-    out = fn()
-    times[name] = round(time.time() - start, 1)
-    files.write_json(record_path, record)
-    log(f'[study] {name} done in {times[name]:.1f}s')
-    return out
+    try:
+      return fn()
+    finally:  # A stage that fails still counts its time.
+      times[name] = round(time.time() - start, 1)
+      files.write_json(record_path, record)
+      log(f'[study] {name}: {times[name]:.1f}s')
 
   data_workdir = stage('data', lambda: lottery.prepare_data(config, data_dir,
                                                             workdir))
@@ -84,6 +92,8 @@ def run_study(config, data_dir: Optional[str], workdir: str,
         config, None, workdir, log=log))
   results_lib.write_rows(os.path.join(results_dir, 'results.jsonl'), rows)
   stage('outputs', lambda: write_outputs(results_dir))
+  record['invocations'][-1]['finished'] = True
+  files.write_json(record_path, record)
   return record
 
 

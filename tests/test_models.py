@@ -130,27 +130,39 @@ def test_xla_and_matmul_convolutions_agree_in_values_and_gradients():
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
                                                        atol=1e-5),
                grads_x, grads_m)
-  # The custom backward pass against finite differences of the kernel.
+  # The custom backward pass against finite differences in x and kernel.
   x = jnp.asarray(rng.normal(size=(2, 9, 3)), jnp.float32)
   kernel = jnp.asarray(rng.normal(size=(4, 3, 2)), jnp.float32)
   jtu.check_grads(models.conv1d, (x, kernel), order=1,
                             modes=('rev',), atol=1e-2, rtol=1e-2)
 
 
+def _matmul_conv(x, kernel):
+  out_len = x.shape[1] - kernel.shape[0] + 1
+  return sum(x[:, k:k + out_len] @ kernel[k] for k in range(kernel.shape[0]))
+
+
 def test_xla_convolution_gradients_inside_a_scan():
+  # Inside lax.scan (as in training) the custom backward pass gives the
+  # matmul formulation's gradients, step after step.
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.normal(size=(2, 9, 3)), jnp.float32)
   kernel = jnp.asarray(rng.normal(size=(3, 3, 2)), jnp.float32)
-  grad = jax.grad(lambda k: jnp.sum(models.conv1d(x, k) ** 2))
 
-  def body(k, _):
-    return k - 0.01 * grad(k), None
+  def descend(conv):
+    grad = jax.grad(lambda xk: jnp.sum(jnp.tanh(conv(*xk)) ** 2))
 
-  scanned, _ = jax.lax.scan(body, kernel, None, length=3)
-  looped = kernel
-  for _ in range(3):
-    looped = looped - 0.01 * grad(looped)
-  np.testing.assert_allclose(scanned, looped, rtol=1e-5)
+    def body(xk, _):
+      g = grad(xk)
+      return jax.tree.map(lambda a, b: a - 0.1 * b, xk, g), g
+
+    return jax.lax.scan(body, (x, kernel), None, length=3)
+
+  final_x, grads_x = descend(models.conv1d)
+  final_m, grads_m = descend(_matmul_conv)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
+                                                       atol=1e-5),
+               (final_x, grads_x), (final_m, grads_m))
 
 
 def test_unknown_convolution_impl_is_an_error():
@@ -171,3 +183,5 @@ def test_dropout_drops_at_the_rate_and_keeps_the_mean(rate):
   other = np.asarray(models.dropout(x, rate, jax.random.key(1)))
   assert (other != y).any()
   np.testing.assert_array_equal(models.dropout(x, 0.0, jax.random.key(0)), x)
+  with pytest.raises(ValueError, match='rate 1.0'):
+    models.dropout(x, 1.0, jax.random.key(0))

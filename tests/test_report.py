@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from lottery_jax import files
 from lottery_jax import plots
 from lottery_jax import report
 from lottery_jax import results
@@ -59,7 +60,8 @@ def test_paper_like_results_reproduce_every_finding(tmp_path):
   assert '(a) TICKET-RESET matches or beats FULL-MODEL up to ~90% ' \
          'sparsity: REPRODUCED' in text
   assert 'phase transition): REPRODUCED' in text
-  assert 'first at 95.9%' in text
+  assert 'books: up to 91% close (no significant gap)' in text
+  assert 'stays significantly above from 95.9% on' in text
   assert 'TICKET-TARGET up to ~90%: REPRODUCED' in text
   assert '| books | TICKET-RESET | 0.81' in text
   assert '| books -> home |' in text and '| mean over pairs |' in text
@@ -75,16 +77,27 @@ def test_findings_that_do_not_hold_are_reported_as_such(tmp_path):
   assert 'sparsity: PARTLY REPRODUCED (1 of 2)' in text
   assert 'significantly below at 55.0%' in text
   assert 'phase transition): NOT REPRODUCED' in text
-  assert 'first at 55.0%' in text
+  assert 'already apart at 55.0%, 79.8%, 90.9%' in text
   # books' own RESET is now below the home masks moved to books.
   assert 'TICKET-TARGET up to ~90%: PARTLY REPRODUCED (1 of 2)' in text
   assert '(books -> home); within 5 points in 1 of 2 pairs' in text
 
 
-def test_welch_handles_constant_samples():
+def test_welch_handles_constant_and_single_samples():
   chance = np.full(5, 0.5)
   assert report._welch(np.full(5, 0.6), chance, 'greater') == 0.0
+  assert report._welch(np.full(5, 0.6), chance, 'less') == 1.0
   assert report._welch(chance, chance, 'two-sided') == 1.0
+  assert report._welch(np.array([0.9]), np.array([0.1]), 'greater') == 1.0
+  rng = np.random.default_rng(0)
+  assert report._welch(0.8 + 0.01 * rng.standard_normal(5),
+                       0.6 + 0.01 * rng.standard_normal(5), 'greater') < 1e-4
+
+
+def test_a_phase_transition_that_never_comes_is_not_reproduced(tmp_path):
+  text = report.make_report(_write(tmp_path, _paper_like(random_gap_from=9)))
+  assert 'phase transition): NOT REPRODUCED' in text
+  assert 'beyond it RESET significantly above RANDOM in no round' in text
 
 
 def test_figures_are_written_as_png_and_pdf_with_sparsity_ticks(tmp_path):
@@ -113,6 +126,24 @@ def test_sparsity_tick_labels_follow_the_rounds():
   plt.close(fig)
 
 
+def test_sparsity_labels_keep_the_paper_rounds_apart():
+  paper = [1 - 0.65 ** r for r in range(21)]
+  labels = plots.sparsity_labels(paper)
+  assert len(set(labels)) == 21
+  assert labels[:3] == ['0', '35', '57.75']
+  assert labels[-1].startswith('99.98')
+
+
 def test_no_results_is_an_error(tmp_path):
   with pytest.raises(ValueError, match='no ticket results'):
     plots.plot_tickets([], str(tmp_path / 'x'))
+
+
+def test_a_corrupt_results_file_is_named(tmp_path):
+  path = tmp_path / 'results.jsonl'
+  path.write_text('{"experiment": "tickets"}\n{"experiment": \n')
+  with pytest.raises(files.CorruptFileError, match=r'results.jsonl:2: not'):
+    results.read_rows(str(path))
+  (tmp_path / 'study.json').write_text('{')
+  with pytest.raises(files.CorruptFileError, match='study.json: not valid'):
+    files.read_json(str(tmp_path / 'study.json'))

@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from experiments.configs import smoke
+from lottery_jax import domains
 from lottery_jax import results
 from lottery_jax import study
 
@@ -75,3 +78,24 @@ def test_run_study_command_reports_bad_flags(tmp_path):
   assert proc.returncode != 0
   assert 'run_study: error: --config.lottery.prune_fraction=1.5' in (
       proc.stderr)
+
+
+def test_a_failed_stage_keeps_its_time_and_a_new_config_a_new_record(
+    tmp_path, monkeypatch):
+  workdir, out = str(tmp_path / 'work'), tmp_path / 'out'
+  config = _config()
+  # No data anywhere: the data stage fails, and says which flag is missing.
+  monkeypatch.delenv('LOTTERY_JAX_DATA_DIR', raising=False)
+  with pytest.raises(domains.DataError, match='LOTTERY_JAX_DATA_DIR'):
+    study.run_study(config, None, workdir, str(out), log=lambda _: None)
+  with open(out / 'study.json') as f:
+    record = json.load(f)
+  assert list(record['invocations'][0]['stages']) == ['data']
+  assert record['invocations'][0]['finished'] is False
+  config.lottery.rounds = 1
+  with pytest.raises(domains.DataError):
+    study.run_study(config, None, workdir, str(out), log=lambda _: None)
+  with open(out / 'study.json') as f:
+    record = json.load(f)
+  assert len(record['invocations']) == 1
+  assert record['config']['lottery']['rounds'] == 1
