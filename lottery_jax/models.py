@@ -72,7 +72,8 @@ def _conv1d_bwd(residuals, dy):
                  (width - 1, width - 1))
   # dkernel[k] = sum_{b, t} x[b, t + k].T dy[b, t]: a convolution over t
   # with the input features as its batch and the batch as its features.
-  dkernel = _xla_conv(jnp.transpose(x, (2, 1, 0)), jnp.transpose(dy, (1, 0, 2)))
+  dkernel = _xla_conv(jnp.transpose(x, (2, 1, 0)),
+                      jnp.transpose(dy, (1, 0, 2)))
   return dx, jnp.transpose(dkernel, (1, 0, 2))
 
 

@@ -18,15 +18,12 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import matplotlib
+from matplotlib import figure
+import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
-
-from lottery_jax import divergence  # pylint: disable=g-import-not-at-top
-from lottery_jax import files  # pylint: disable=g-import-not-at-top
-from lottery_jax import results as results_lib  # pylint: disable=g-import-not-at-top
+from lottery_jax import divergence
+from lottery_jax import files
+from lottery_jax import results as results_lib
 
 Summary = List[Dict[str, Any]]
 
@@ -82,9 +79,9 @@ def _sparsity_ticks(ax, rounds: np.ndarray, sparsity: np.ndarray):
 
 def _grid(n: int, columns: int, title: str):
   rows = math.ceil(n / columns)
-  fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns,
-                                                   2.8 * rows + 0.4),
-                           squeeze=False)
+  # A bare Figure, not pyplot: no global state, no GUI backend needed.
+  fig = figure.Figure(figsize=(3.2 * columns, 2.8 * rows + 0.4))
+  axes = fig.subplots(rows, columns, squeeze=False)
   for ax in axes.flat[n:]:
     ax.axis('off')
   fig.suptitle(title, fontsize=10)
@@ -98,7 +95,6 @@ def _save(fig, stem: str) -> List[str]:
     path = stem + extension
     fig.savefig(path, dpi=150)
     paths.append(path)
-  plt.close(fig)
   return paths
 
 

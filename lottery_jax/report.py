@@ -316,10 +316,11 @@ def finding_c(res: Results) -> str:
     if not gaps:
       continue
     worst = max(gaps)
+    mean = np.mean([g for g, _, _ in gaps])
     lines.append(
         f'- {NAMES[strategy]}: largest shortfall below TICKET-TARGET up to '
-        f'{100 * UP_TO:.0f}%, per pair: mean {100 * np.mean([g for g, _, _ in gaps]):.1f}'
-        f' points, worst {100 * worst[0]:.1f} ({worst[1]} -> {worst[2]}); '
+        f'{100 * UP_TO:.0f}%, per pair: mean {100 * mean:.1f} points, '
+        f'worst {100 * worst[0]:.1f} ({worst[1]} -> {worst[2]}); '
         f'within {100 * FEW_POINTS:.0f} points in '
         f'{sum(g <= FEW_POINTS for g, _, _ in gaps)} of {len(gaps)} pairs.')
   return (f'**(c) Transferred masks stay within a few points of '
