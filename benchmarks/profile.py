@@ -119,14 +119,17 @@ def main(argv):
     wall = common.time_fn(fn, repeats, warmup=1)
     totals = profile(fn, repeats)
     per_step = {c: 1e3 * totals[c] / (repeats * steps) for c in CATEGORIES}
+    per_step['untraced'] = max(0.0, 1e3 * wall / steps
+                               - sum(per_step.values()))
     rows.append([name, 1e3 * wall / steps,
-                 *(per_step[c] for c in CATEGORIES)])
+                 *(per_step[c] for c in CATEGORIES), per_step['untraced']])
     extra[name] = per_step
   common.report(
       f'profile_{_CONV.value}',
       f'Op time per step of one seed, ms: conv={_CONV.value}, {length} '
       f'tokens, batch {_BATCH.value}, {n} seeds (op times add over both '
-      'cores)', ['program', 'wall ms', *CATEGORIES], rows, extra, _OUT.value)
+      'cores)', ['program', 'wall ms', *CATEGORIES, 'untraced'], rows, extra,
+      _OUT.value)
 
 
 if __name__ == '__main__':
