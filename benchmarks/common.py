@@ -63,6 +63,22 @@ def stacked_batches(steps: int, batch_size: int, length: int):
   return jax.tree.map(lambda *x: jnp.stack(x), *batches)
 
 
+def time_interleaved(fns: Sequence[Callable[[], Any]], repeats: int = 5,
+                     warmup: int = 2) -> List[float]:
+  """Median seconds of each of `fns`, called in turn `repeats` times, so
+  that a slow spell of a shared machine hits all of them alike."""
+  for _ in range(warmup):
+    for fn in fns:
+      jax.block_until_ready(fn())
+  times = [[] for _ in fns]
+  for _ in range(repeats):
+    for fn, out in zip(fns, times):
+      start = time.perf_counter()
+      jax.block_until_ready(fn())
+      out.append(time.perf_counter() - start)
+  return [statistics.median(t) for t in times]
+
+
 def machine() -> Dict[str, Any]:
   cpu = ''
   if os.path.exists('/proc/cpuinfo'):

@@ -21,7 +21,7 @@ from lottery_jax import train
 
 _LENGTHS = flags.DEFINE_list('lengths', ['128', '500'], 'Token lengths.')
 _BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
-_REPEATS = flags.DEFINE_integer('repeats', 7, 'Timed calls per median.')
+_REPEATS = flags.DEFINE_integer('repeats', 11, 'Timed calls per median.')
 _CONVS = flags.DEFINE_list('convs', ['xla', 'matmul'], 'Conv1D.impl values.')
 _STEPS = flags.DEFINE_integer('steps', 3, 'Steps per timed scan.')
 _MATMUL = flags.DEFINE_integer('matmul_size', 4096, 'Square matmul side.')
@@ -74,10 +74,9 @@ def main(argv):
                                         tx=plain_tx), steps)
       rng = jax.random.key(0)
       plain_state = (params, plain_tx.init(params))
-      t_masked = common.time_fn(lambda: masked(state, batches, rng),
-                                _REPEATS.value) / steps
-      t_plain = common.time_fn(lambda: plain(plain_state, batches, rng),
-                               _REPEATS.value) / steps
+      t_masked, t_plain = (t / steps for t in common.time_interleaved(
+          [lambda: masked(state, batches, rng),
+           lambda: plain(plain_state, batches, rng)], _REPEATS.value))
       flops = common.conv_dense_flops(_BATCH.value, length)
       rate = flops / t_masked
       rows.append([conv, length, 1e3 * t_masked, 1e3 * t_plain,
