@@ -9,6 +9,7 @@ speed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -170,3 +171,31 @@ def half_pruned_state(model, tx, length: int, seed: int = 0):
 
 def paper_model(**overrides) -> models.TextCNN:
   return models.TextCNN(**{**PAPER, **overrides})
+
+
+def seed_programs(conv: str, seeds: int, examples: int, length: int,
+                  batch_size: int) -> Dict[str, Callable[[], Any]]:
+  """Whole training epochs of `seeds` seeds three ways, as `fit_seeds` runs
+  them (data on device, an epoch one lax.scan), each a compiled callable
+  returning the epochs' metrics: 'sequential' (the one-seed program, once
+  per seed), 'vmapped' (one vmapped program) and 'seed_chunk=1' (one
+  program mapping the seeds one at a time, `train.over_seeds`)."""
+  model = paper_model(conv_impl=conv)
+  tx = train.make_optimizer()
+  data = random_batch(examples, length, full=False)
+  data.pop('weight')
+  epoch = functools.partial(train.train_epoch, model=model, tx=tx,
+                            batch_size=batch_size)
+  keys = jax.random.split(jax.random.key(0), seeds)
+  states = [half_pruned_state(model, tx, length, seed=i)
+            for i in range(seeds)]
+  stacked = jax.tree.map(lambda *x: jnp.stack(x), *states)
+  single = jax.jit(epoch)
+  vmapped = jax.jit(jax.vmap(epoch, in_axes=(0, None, 0, 0, None)))
+  mapped = jax.jit(train.over_seeds(epoch, (0, None, 0, 0, None), chunk=1))
+  return {
+      'sequential': lambda: [single(states[i], data, keys[i], keys[i], 0)[1]
+                             for i in range(seeds)],
+      'vmapped': lambda: vmapped(stacked, data, keys, keys, 0)[1],
+      'seed_chunk=1': lambda: mapped(stacked, data, keys, keys, 0)[1],
+  }

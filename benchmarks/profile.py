@@ -7,7 +7,7 @@ them) with `jax.profiler` and sums the duration of the compiled program's
 ops, grouped into convolutions, matmuls (XLA CPU runs dots as YNNPACK
 fusions), random bits, layout copies, scatters/gathers and other fused
 elementwise work. Three programs, each given per step of one seed:
-- `one seed`: a single seed's epoch, run five times (the sequential side);
+- `sequential`: a single seed's epoch, run five times;
 - `vmapped`: five seeds in one vmapped epoch (`seed_chunk=0`);
 - `seed_chunk=1`: five seeds mapped one at a time in one program.
 Run it with `--conv=xla` and `--conv=matmul` to see why each formulation
@@ -15,7 +15,6 @@ is faster where it is.
 """
 
 import collections
-import functools
 import glob
 import gzip
 import json
@@ -27,10 +26,8 @@ import tempfile
 from absl import app
 from absl import flags
 import jax
-import jax.numpy as jnp
 
 from benchmarks import common
-from lottery_jax import train
 
 _LENGTH = flags.DEFINE_integer('length', 500, 'Tokens per review.')
 _SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds.')
@@ -92,26 +89,9 @@ def profile(fn, repeats: int = 2) -> collections.Counter:
 
 def main(argv):
   del argv
-  model = common.paper_model(conv_impl=_CONV.value)
-  tx = train.make_optimizer()
   n, length = _SEEDS.value, _LENGTH.value
-  data = common.random_batch(_EXAMPLES.value, length, full=False)
-  data.pop('weight')
-  epoch = functools.partial(train.train_epoch, model=model, tx=tx,
-                            batch_size=_BATCH.value)
-  keys = jax.random.split(jax.random.key(0), n)
-  states = [common.half_pruned_state(model, tx, length, seed=i)
-            for i in range(n)]
-  stacked = jax.tree.map(lambda *x: jnp.stack(x), *states)
-  single = jax.jit(epoch)
-  vmapped = jax.jit(jax.vmap(epoch, in_axes=(0, None, 0, 0, None)))
-  mapped = jax.jit(train.over_seeds(epoch, (0, None, 0, 0, None), chunk=1))
-  programs = {
-      'one seed': (lambda: [single(states[i], data, keys[i], keys[i], 0)[1]
-                            for i in range(n)]),
-      'vmapped': lambda: vmapped(stacked, data, keys, keys, 0)[1],
-      'seed_chunk=1': lambda: mapped(stacked, data, keys, keys, 0)[1],
-  }
+  programs = common.seed_programs(_CONV.value, n, _EXAMPLES.value, length,
+                                  _BATCH.value)
   steps = n * -(-_EXAMPLES.value // _BATCH.value)  # Steps of one seed.
   repeats = 2
   rows, extra = [], {}

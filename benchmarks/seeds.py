@@ -9,16 +9,12 @@ program; seed_chunk=1, one program that maps the seeds one at a time
 (`train.over_seeds`); sequential, the single-seed program runs five times.
 """
 
-import functools
 import itertools
 
 from absl import app
 from absl import flags
-import jax
-import jax.numpy as jnp
 
 from benchmarks import common
-from lottery_jax import train
 
 _LENGTHS = flags.DEFINE_list('lengths', ['128', '500'], 'Token lengths.')
 _CONVS = flags.DEFINE_list('convs', ['xla', 'matmul'], 'Conv1D.impl values.')
@@ -31,37 +27,14 @@ _OUT = flags.DEFINE_string('out_dir', 'benchmark_results', 'JSON folder.')
 
 def main(argv):
   del argv
-  tx = train.make_optimizer()
   n = _SEEDS.value
   rows, extra = [], {}
   for conv, length in itertools.product(_CONVS.value,
                                         map(int, _LENGTHS.value)):
-    model = common.paper_model(conv_impl=conv)
-    data = common.random_batch(_EXAMPLES.value, length, full=False)
-    data.pop('weight')
-    epoch = functools.partial(train.train_epoch, model=model, tx=tx,
-                              batch_size=_BATCH.value)
-    keys = jax.random.split(jax.random.key(0), n)
-    states = [common.half_pruned_state(model, tx, length, seed=i)
-              for i in range(n)]
-    stacked = jax.tree.map(lambda *x: jnp.stack(x), *states)
-    vmapped = jax.jit(jax.vmap(epoch, in_axes=(0, None, 0, 0, None)))
-    mapped = jax.jit(train.over_seeds(epoch, (0, None, 0, 0, None), chunk=1))
-    single = jax.jit(epoch)
-
-    def run_mapped():
-      return mapped(stacked, data, keys, keys, 0)[1]['loss']
-
-    def run_vmapped():
-      return vmapped(stacked, data, keys, keys, 0)[1]['loss']
-
-    def run_sequential():
-      return [single(states[i], data, keys[i], keys[i], 0)[1]['loss']
-              for i in range(n)]
-
-    t_v = common.time_fn(run_vmapped, _REPEATS.value, warmup=1)
-    t_m = common.time_fn(run_mapped, _REPEATS.value, warmup=1)
-    t_s = common.time_fn(run_sequential, _REPEATS.value, warmup=1)
+    programs = common.seed_programs(conv, n, _EXAMPLES.value, length,
+                                    _BATCH.value)
+    t_v, t_m, t_s = (common.time_fn(programs[name], _REPEATS.value, warmup=1)
+                     for name in ('vmapped', 'seed_chunk=1', 'sequential'))
     steps = -(-_EXAMPLES.value // _BATCH.value)
     rows.append([conv, length, 1e3 * t_v / steps, 1e3 * t_m / steps,
                  1e3 * t_s / steps, t_s / t_v, t_s / t_m])
