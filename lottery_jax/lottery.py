@@ -463,7 +463,7 @@ def find_tickets(config, data_workdir: str, workdir: str, domain: str,
       lambda: _full_masks(exp, config.lottery.seeds), roots, progress,
       experiment='tickets', source=domain, target=domain,
       extra={'theta0': theta0})
-  _write_results(run_dir)
+  rows = _write_results(run_dir)
   prev = {s: (params0, masks0) for s in strategies}
   for round_ in range(1, rounds + 1):
     for strategy in strategies:
@@ -480,8 +480,8 @@ def find_tickets(config, data_workdir: str, workdir: str, domain: str,
           roots, progress, experiment='tickets', source=domain,
           target=domain)
       prev[strategy] = (params, masks)
-      _write_results(run_dir)
-  return _write_results(run_dir)
+    rows = _write_results(run_dir)  # After every round.
+  return rows
 
 
 def source_tickets(config, data_workdir: str, workdir: str,
@@ -546,10 +546,12 @@ def transfer_tickets(config, data_workdir: str, workdir: str, source: str,
                       f'transfer {source}->{target}', log)
   theta0 = checkpoints.load_round(round_dir(src_dir, FULL_MODEL, 0))['theta0']
   template = _mask_template(exp)
+  rows = []
   for round_ in range(1, rounds + 1):
-    source_masks = lambda r=round_: checkpoints.fill_none(
+    # Read from disk once per round, and only if a strategy trains.
+    source_masks = functools.cache(lambda r=round_: checkpoints.fill_none(
         template, checkpoints.load_round(
-            round_dir(src_dir, 'ticket_reset', r))['masks'])
+            round_dir(src_dir, 'ticket_reset', r))['masks']))
     for strategy in strategies:
       if strategy == 'masks_reset':
         init_fn = lambda: theta0
@@ -562,8 +564,8 @@ def transfer_tickets(config, data_workdir: str, workdir: str, source: str,
       _train_round(exp, run_dir, strategy, round_, init_fn, source_masks,
                    roots, progress, experiment='transfer', source=source,
                    target=target, save_arrays=config.transfer.save_params)
-      _write_results(run_dir)
-  return _write_results(run_dir)
+    rows = _write_results(run_dir)  # After every round.
+  return rows
 
 
 def _listdir(path: str) -> List[str]:

@@ -23,7 +23,7 @@ import collections
 import math
 import os
 import warnings
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 from scipy import stats
@@ -146,16 +146,13 @@ def transfer_table(res: Results) -> str:
     for t in TARGETS:
       r = res.nearest('transfer', source, target, 'masks_reset', t)
       for s in strategies:
-        if s == 'masks_reset' and r is not None:
-          sparsity = res.sparsity[('transfer', source, target, s, r)]
-          key = ('transfer', source, target, s, r)
-          cells.append(f'{_cell(res.acc[key])} ({100 * sparsity:.1f}%)')
-          means[(t, s)].append(res.acc[key].mean())
-          continue
         key = (res.ticket(target, 'ticket_reset', r) if s == 'ticket_target'
                else ('transfer', source, target, s, r))
         values = res.acc.get(key)
-        cells.append(_cell(values))
+        cell = _cell(values)
+        if s == 'masks_reset' and values is not None:  # The round's sparsity.
+          cell += f' ({100 * res.sparsity[key]:.1f}%)'
+        cells.append(cell)
         if values is not None:
           means[(t, s)].append(values.mean())
     lines.append(f'| {source} -> {target} | ' + ' | '.join(cells) + ' |')
@@ -223,17 +220,26 @@ def finding_a(res: Results) -> str:
           f't-test over the seeds, p < {ALPHA}.\n\n' + '\n'.join(lines))
 
 
-def reset_vs_random(res: Results, domain: str) -> List[Tuple[float, float,
-                                                             float]]:
-  """[(sparsity, RESET - RANDOM mean, two-sided p)] per round."""
+class Comparison(NamedTuple):
+  """TICKET-RESET against TICKET-RANDOM in one round, over the seeds."""
+  sparsity: float
+  diff: float       # mean RESET - mean RANDOM
+  p: float          # two-sided Welch
+  std_reset: float
+  std_random: float
+
+
+def reset_vs_random(res: Results, domain: str) -> List[Comparison]:
+  """One `Comparison` per round that has both strategies."""
   out = []
   for r in res.rounds('tickets', domain, domain, 'ticket_reset'):
     if res.ticket(domain, 'ticket_random', r) not in res.acc:
       continue
     a = res.acc[res.ticket(domain, 'ticket_reset', r)]
     b = res.acc[res.ticket(domain, 'ticket_random', r)]
-    out.append((res.sparsity[res.ticket(domain, 'ticket_reset', r)],
-                a.mean() - b.mean(), _welch(a, b, 'two-sided')))
+    out.append(Comparison(res.sparsity[res.ticket(domain, 'ticket_reset', r)],
+                          a.mean() - b.mean(), _welch(a, b, 'two-sided'),
+                          a.std(), b.std()))
   return out
 
 
@@ -248,29 +254,22 @@ def finding_b(res: Results) -> str:
     if not rounds:
       continue
     total += 1
-    early = [(s, d, p) for s, d, p in rounds if s <= UP_TO]
-    late = [(s, d, p) for s, d, p in rounds if s > UP_TO]
-    close_early = not any(p < ALPHA for _, _, p in early)
-    part_late = any(_apart(d, p) for _, d, p in late)
+    early = [c for c in rounds if c.sparsity <= UP_TO]
+    late = [c for c in rounds if c.sparsity > UP_TO]
+    close_early = not any(c.p < ALPHA for c in early)
+    part_late = any(_apart(c.diff, c.p) for c in late)
     hits += close_early and part_late
     parting = None  # Lowest sparsity from which RESET stays above RANDOM.
-    for s, d, p in reversed(rounds):
-      if not _apart(d, p):
+    for c in reversed(rounds):
+      if not _apart(c.diff, c.p):
         break
-      parting = s
-    late_rounds = [r for r in res.rounds('tickets', domain, domain,
-                                         'ticket_reset')
-                   if res.sparsity[res.ticket(domain, 'ticket_reset', r)]
-                   > UP_TO and res.ticket(domain, 'ticket_random', r)
-                   in res.acc]
+      parting = c.sparsity
     std_reset = std_random = float('nan')
-    if late_rounds:
-      std_reset = np.mean([res.acc[res.ticket(domain, 'ticket_reset', r)]
-                           .std() for r in late_rounds])
-      std_random = np.mean([res.acc[res.ticket(domain, 'ticket_random', r)]
-                            .std() for r in late_rounds])
+    if late:
+      std_reset = np.mean([c.std_reset for c in late])
+      std_random = np.mean([c.std_random for c in late])
       steadier += std_reset < std_random
-    significant = [f'{100 * s:.1f}%' for s, _, p in early if p < ALPHA]
+    significant = [f'{100 * c.sparsity:.1f}%' for c in early if c.p < ALPHA]
     lines.append(
         f'- {domain}: up to {100 * UP_TO:.0f}% '
         + ('close (no significant gap)' if close_early else
@@ -281,8 +280,8 @@ def finding_b(res: Results) -> str:
            f'{100 * parting:.1f}% on' if parting is not None else '')
         + f'. Mean std beyond {100 * UP_TO:.0f}%: RESET {std_reset:.3f}, '
         f'RANDOM {std_random:.3f}. RESET - RANDOM in points per round: '
-        + '; '.join(f'{100 * s:.1f}%: {100 * d:+.1f} (p={p:.3f})'
-                    for s, d, p in rounds) + '.')
+        + '; '.join(f'{100 * c.sparsity:.1f}%: {100 * c.diff:+.1f} '
+                    f'(p={c.p:.3f})' for c in rounds) + '.')
   return (f'**(b) RESET and RANDOM close until very high sparsity, then '
           f'part (phase transition): {_verdict(hits, total)}.** Reproduced '
           f'in a domain where no round up to {100 * UP_TO:.0f}% shows a '
