@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from lottery_jax import dataset
+from lottery_jax.data import dataset
 from lottery_jax import train
 
 _DATA = flags.DEFINE_string('data_workdir', None,

@@ -13,8 +13,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from lottery_jax import divergence
-from lottery_jax import domains
+from lottery_jax.data import divergence
+from lottery_jax.data import domains
 from lottery_jax import files
 
 _WORKDIR = flags.DEFINE_string('workdir', None,

@@ -14,7 +14,7 @@ import sys
 from absl import app
 from absl import flags
 
-from lottery_jax import download
+from lottery_jax.data import download
 
 _OUT_DIR = flags.DEFINE_string('out_dir', None, 'Data folder; files go to '
                                '{out_dir}/mcauley/.')

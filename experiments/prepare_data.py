@@ -3,7 +3,7 @@
   python -m experiments.prepare_data --data_dir=DIR --workdir=OUT
 
 Writes OUT/spm.model, OUT/data/<domain>/<split>.npz and OUT/data_report.json
-(see lottery_jax/dataset.py for the format). Running it again reuses what is
+(see lottery_jax/data/dataset.py for the format). Running it again reuses what is
 already there.
 """
 
@@ -14,9 +14,10 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from lottery_jax import dataset
-from lottery_jax import domains
-from lottery_jax import input_pipeline
+from lottery_jax import config as config_lib
+from lottery_jax.data import dataset
+from lottery_jax.data import domains
+from lottery_jax.data import input_pipeline
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', os.path.join(os.path.dirname(__file__), 'configs', 'data.py'),
@@ -33,8 +34,9 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     report = dataset.prepare(_DATA_DIR.value, _WORKDIR.value,
-                             _CONFIG.value.data)
-  except (domains.DataError, input_pipeline.ReviewFileError) as e:
+                             config_lib.data_settings(_CONFIG.value.data))
+  except (config_lib.ConfigError, domains.DataError,
+          input_pipeline.ReviewFileError) as e:
     sys.exit(f'prepare_data: error: {e}')
   print(dataset.format_report(report))
 

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from matplotlib import figure
 import numpy as np
 
-from lottery_jax import divergence
+from lottery_jax.data import divergence
 from lottery_jax import files
 from lottery_jax import results as results_lib
 

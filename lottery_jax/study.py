@@ -29,10 +29,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 from absl import logging
 
-from lottery_jax import divergence
+from lottery_jax import config as config_lib
 from lottery_jax import files
-from lottery_jax import lottery
 from lottery_jax import results as results_lib
+from lottery_jax import runs
+from lottery_jax import tickets
+from lottery_jax.data import divergence
 
 STAGES = ('data', 'divergence', 'tickets', 'transfer', 'outputs')
 
@@ -54,7 +56,7 @@ def run_study(config, data_dir: Optional[str], workdir: str,
     invocation of this config, the seconds of each stage run (also of one
     that failed) and whether all of them finished.
   """
-  lottery.validate(config)
+  settings = config_lib.settings(config)  # Checked once, here.
   results_dir = results_dir or os.path.join(workdir, 'results')
   os.makedirs(results_dir, exist_ok=True)
   record_path = os.path.join(results_dir, 'study.json')
@@ -79,17 +81,19 @@ def run_study(config, data_dir: Optional[str], workdir: str,
       files.write_json(record_path, record)
       log(f'[study] {name}: {times[name]:.1f}s')
 
-  data_workdir = stage('data', lambda: lottery.prepare_data(config, data_dir,
-                                                            workdir))
-  names = lottery.lottery_domains(config)
-  jsd = stage('divergence',
-              lambda: divergence.domain_divergence(data_workdir, names))
+  data_workdir = stage('data', lambda: runs.prepare_data(
+      settings.data, data_dir, workdir))
+  jsd = stage('divergence', lambda: divergence.domain_divergence(
+      data_workdir, settings.lottery_domains))
   files.write_json(os.path.join(results_dir, 'divergence.json'), jsd)
-  rows = stage('tickets', lambda: lottery.run_find_tickets(
-      config, None, workdir, log=log))
-  if lottery.transfer_pairs(config):
-    rows += stage('transfer', lambda: lottery.run_transfer(
-        config, None, workdir, log=log))
+  # One compiled fit for both stages: a transfer target's data has the
+  # shapes its tickets were trained on, so nothing compiles again.
+  program = runs.fit_program(settings)
+  rows = stage('tickets', lambda: tickets.find_all_tickets(
+      settings, data_workdir, workdir, log, program))
+  if settings.transfer_pairs:
+    rows += stage('transfer', lambda: tickets.transfer_all(
+        settings, data_workdir, workdir, log, program))
   results_lib.write_rows(os.path.join(results_dir, 'results.jsonl'), rows)
   stage('outputs', lambda: write_outputs(results_dir))
   record['invocations'][-1]['finished'] = True
@@ -113,7 +117,8 @@ def write_outputs(results_dir: str) -> List[str]:
   from lottery_jax import report  # pylint: disable=g-import-not-at-top
   rows = results_lib.read_rows(os.path.join(results_dir, 'results.jsonl'))
   if not rows:
-    raise lottery.ConfigError(f'{results_dir}/results.jsonl has no rows')
+    raise config_lib.ConfigError(
+        f'{results_dir}/results.jsonl has no rows')
   write_summary_csv(os.path.join(results_dir, 'summary.csv'), rows)
   written = plots.draw_all(results_dir)
   path = os.path.join(results_dir, 'report.md')

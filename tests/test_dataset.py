@@ -9,19 +9,22 @@ import time
 import numpy as np
 import pytest
 
-from lottery_jax import dataset
-from lottery_jax import domains
-from lottery_jax import vocab
+from lottery_jax import config as config_lib
+from lottery_jax.data import dataset
+from lottery_jax.data import domains
+from lottery_jax.data import vocab
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _small_config(**overrides):
-  config = dataset.default_config()
+def _small_config(files=None, **overrides):
+  config = config_lib.data_config()
   config.vocab_size = 200
   for k, v in overrides.items():
     setattr(config, k, v)
-  return config
+  for domain, patterns in (files or {}).items():
+    config.files[domain] = patterns
+  return config_lib.data_settings(config)
 
 
 @pytest.fixture
@@ -81,12 +84,6 @@ def test_encoded_split_decodes_to_the_split_text(prepared):
     assert batch['label'][i] == raw[i]['label']
 
 
-def test_pad_batch_truncates():
-  ids = np.arange(1, 8, dtype=np.int32)
-  tokens = dataset.pad_batch(ids, np.array([3, 0, 4]), max_length=2)
-  np.testing.assert_array_equal(tokens, [[1, 2], [0, 0], [4, 5]])
-
-
 def test_second_run_reuses_and_changes_invalidate(prepared, tiny_data_dir):
   workdir, report = prepared
   spm_path = os.path.join(workdir, 'spm.model')
@@ -124,8 +121,7 @@ def test_user_files_by_config(tiny_data_dir, tmp_path):
                                                        'bad'),
                   'overall': 5.0 if i % 2 else 1.0}) + '\n'
       for i in range(40)))
-  config = _small_config(domains='books,home')
-  config.files.books = str(own)
+  config = _small_config(domains='books,home', files={'books': str(own)})
   report = dataset.prepare(tiny_data_dir, str(tmp_path / 'out'), config)
   assert report['domains']['books']['files'] == [str(own)]
   assert report['domains']['books']['splits']['train']['examples'] == 20
@@ -209,18 +205,8 @@ def test_real_data_prepare_and_divergence(real_data_dir, tmp_path_factory):
   del cold
 
 
-def test_length_buckets():
-  lengths = np.array([1, 64, 65, 500, 128, 3, 200])
-  buckets = dataset.length_buckets(lengths, [256, 64, 128, 500])
-  assert [(b, idx.tolist()) for b, idx in buckets] == [
-      (64, [0, 1, 5]), (128, [2, 4]), (256, [6]), (500, [3])]
-  assert dataset.length_buckets(np.array([3, 4]), [64, 500])[0][0] == 64
-  with pytest.raises(ValueError, match='exceeds'):
-    dataset.length_buckets(np.array([600]), [64, 500])
-
-
 def test_divergence_does_not_depend_on_truncation(tiny_data_dir, tmp_path):
-  from lottery_jax import divergence
+  from lottery_jax.data import divergence
   short = str(tmp_path / 'short')
   dataset.prepare(tiny_data_dir, short, _small_config(max_length=8))
   full = str(tmp_path / 'full')

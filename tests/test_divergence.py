@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial import distance
 
-from lottery_jax import divergence
+from lottery_jax.data import divergence
 
 
 def test_unigram_distribution():

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from lottery_jax import domains
-from lottery_jax.input_pipeline import Review
+from lottery_jax.data import domains
+from lottery_jax.data.input_pipeline import Review
 
 
 def _reviews(n_neg, n_pos, prefix='r'):

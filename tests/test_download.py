@@ -15,8 +15,8 @@ import threading
 
 import pytest
 
-from lottery_jax import download
-from lottery_jax import input_pipeline
+from lottery_jax.data import download
+from lottery_jax.data import input_pipeline
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -11,8 +11,8 @@ import tracemalloc
 
 import pytest
 
-from lottery_jax import input_pipeline
-from lottery_jax.input_pipeline import Review
+from lottery_jax.data import input_pipeline
+from lottery_jax.data.input_pipeline import Review
 
 ip = input_pipeline
 

@@ -13,7 +13,7 @@ import pytest
 
 from experiments.configs import smoke
 from lottery_jax import checkpoints
-from lottery_jax import dataset
+from lottery_jax.data import dataset
 from lottery_jax import lottery
 from lottery_jax import results
 

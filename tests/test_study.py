@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from experiments.configs import smoke
-from lottery_jax import domains
+from lottery_jax.data import domains
 from lottery_jax import results
 from lottery_jax import study
 

@@ -13,7 +13,7 @@ import pytest
 tfds = pytest.importorskip('tensorflow_datasets')
 np = pytest.importorskip('numpy')
 
-from lottery_jax import input_pipeline  # pylint: disable=g-import-not-at-top
+from lottery_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
 
 
 def _row(rating, headline, body, review_id):

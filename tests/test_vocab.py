@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lottery_jax import vocab
+from lottery_jax.data import vocab
 from tests.conftest import synthetic_reviews
 
 

@@ -15,11 +15,11 @@ paper's 0.8+) but keep the optimisation that tickets depend on.
 
 import ml_collections
 
-from experiments.configs import paper
+from lottery_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = paper.get_config()
+  config = config_lib.get_config()
   config.model.embed_dim = 32
   config.model.channels = 32
   config.model.hidden = 32

@@ -9,10 +9,10 @@ run again). Override any value, e.g. ``--config.data.train_size=2000``.
 
 import ml_collections
 
-from lottery_jax import dataset
+from lottery_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.data = dataset.default_config()
+  config.data = config_lib.data_config()
   return config

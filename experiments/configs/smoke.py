@@ -8,11 +8,11 @@ Tiny model, 2 rounds at p = 0.5, 2 seeds, 2 epochs, 64 tokens.
 
 import ml_collections
 
-from experiments.configs import paper
+from lottery_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = paper.get_config()
+  config = config_lib.get_config()
   config.data.vocab_size = 200
   config.model.embed_dim = 16
   config.model.channels = 8

@@ -39,47 +39,19 @@ import time
 from typing import Any, Dict, List, Optional, Sequence
 
 from absl import logging
-import ml_collections
 import numpy as np
 
-from lottery_jax import domains as domains_lib
+from lottery_jax import batching
+from lottery_jax import config as config_lib
+from lottery_jax.data import domains as domains_lib
+from lottery_jax.data import vocab as vocab_lib
 from lottery_jax.files import atomic_write
 from lottery_jax.files import read_json
 from lottery_jax.files import write_json
-from lottery_jax import vocab as vocab_lib
 
 # Bump when a change of code changes what a stage writes.
 _FORMAT_VERSION = 2
 ENV_DATA_DIR = 'LOTTERY_JAX_DATA_DIR'
-
-
-def default_config() -> ml_collections.ConfigDict:
-  """The data settings of SPEC.md section 1."""
-  config = ml_collections.ConfigDict()
-  config.domains = ','.join(domains_lib.DOMAINS)
-  # Where each domain's files are: a key of domains.LAYOUTS, or per domain a
-  # comma-separated list of glob patterns in `files` (relative to data_dir or
-  # absolute) that replace the layout's.
-  config.layout = 'shared'
-  config.files = ml_collections.ConfigDict(
-      {d: '' for d in domains_lib.DOMAINS})
-  config.data_seed = 0
-  # Examples per split, both classes together; 0 takes the largest balanced
-  # 2:1:1 split that the domain allows (the paper: 20000/10000/10000).
-  config.train_size = 0
-  config.valid_size = 0
-  config.test_size = 0
-  # Stop reading a domain once this many unique reviews per class are in
-  # hand (0: read all); for multi-gigabyte McAuley files.
-  config.max_per_class = 0
-  # The sources differ in case (FDU-MTL is lowercased); lowercasing all keeps
-  # case from telling the model which source a review came from.
-  config.lowercase = True
-  config.vocab_size = 8000
-  config.character_coverage = 0.9995
-  config.model_type = 'bpe'
-  config.max_length = vocab_lib.MAX_LENGTH
-  return config
 
 
 def resolve_data_dir(data_dir: Optional[str]) -> str:
@@ -91,13 +63,6 @@ def resolve_data_dir(data_dir: Optional[str]) -> str:
   if not os.path.isdir(data_dir):
     raise domains_lib.DataError(f'--data_dir {data_dir!r} is not a directory')
   return data_dir
-
-
-def domain_list(config: ml_collections.ConfigDict) -> List[str]:
-  names = [d.strip() for d in config.domains.split(',') if d.strip()]
-  if not names:
-    raise domains_lib.DataError('--config.data.domains is empty')
-  return names
 
 
 # ---------------------------------------------------------------------------
@@ -140,20 +105,6 @@ def load_split_arrays(workdir: str, domain: str,
     return {k: data[k] for k in data.files}
 
 
-def pad_batch(ids: np.ndarray, length: np.ndarray,
-              max_length: int) -> np.ndarray:
-  """Ragged ids [sum(length)] -> tokens int32 [n, max_length], 0-padded."""
-  starts = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
-  kept = np.minimum(length, max_length)
-  tokens = np.zeros((len(length), max_length), np.int32)
-  # Scatter every kept id to (row, position) in one vectorised step.
-  rows = np.repeat(np.arange(len(length)), kept)
-  cols = np.arange(int(kept.sum())) - np.repeat(
-      np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(np.int64), kept)
-  tokens[rows, cols] = ids[np.repeat(starts, kept) + cols]
-  return tokens
-
-
 def load_split(workdir: str, domain: str, split: str,
                max_length: Optional[int] = None) -> Dict[str, np.ndarray]:
   """A prepared split as padded arrays.
@@ -171,7 +122,7 @@ def load_split(workdir: str, domain: str, split: str,
   data = load_split_arrays(workdir, domain, split)
   if max_length is None:
     max_length = int(data['length'].max(initial=1))
-  tokens = pad_batch(data['ids'], data['length'], max_length)
+  tokens = batching.pad_batch(data['ids'], data['length'], max_length)
   return {'tokens': tokens,
           'length': np.minimum(data['length'], max_length).astype(np.int32),
           'label': data['label'].astype(np.int32)}
@@ -181,31 +132,31 @@ def load_split(workdir: str, domain: str, split: str,
 # Stages.
 
 
-def _files(domain: str, data_dir: str, config) -> List[str]:
-  patterns = [p.strip() for p in config.files.get(domain, '').split(',')
+def _files(domain: str, data_dir: str, settings) -> List[str]:
+  patterns = [p.strip() for p in settings.files.get(domain, '').split(',')
               if p.strip()]
-  return domains_lib.domain_files(domain, data_dir, config.layout, patterns)
+  return domains_lib.domain_files(domain, data_dir, settings.layout, patterns)
 
 
-def _domain_stage(domain: str, files: List[str], data_dir: str, config,
+def _domain_stage(domain: str, files: List[str], data_dir: str, settings,
                   manifest: dict, workdir: str) -> Dict[str, Any]:
   """Reads and splits one domain, or reuses its cached split."""
   key = _hash({
       'version': _FORMAT_VERSION,
       'files': [_file_fingerprint(f) for f in files],
-      'seed': config.data_seed,
-      'sizes': [config.train_size, config.valid_size, config.test_size],
-      'max_per_class': config.max_per_class,
+      'seed': settings.data_seed,
+      'sizes': [settings.train_size, settings.valid_size, settings.test_size],
+      'max_per_class': settings.max_per_class,
   })
   path = _texts_path(workdir, domain)
   cached = manifest.get('domains', {}).get(domain)
   if cached and cached['key'] == key and os.path.exists(path):
     return cached
   start = time.time()
-  records, report = domains_lib.read_domain(files, config.max_per_class)
-  sizes = {'train': config.train_size, 'valid': config.valid_size,
-           'test': config.test_size}
-  splits = domains_lib.balanced_split(records, config.data_seed, sizes, domain)
+  records, report = domains_lib.read_domain(files, settings.max_per_class)
+  sizes = {'train': settings.train_size, 'valid': settings.valid_size,
+           'test': settings.test_size}
+  splits = domains_lib.balanced_split(records, settings.data_seed, sizes, domain)
   with atomic_write(path) as raw, gzip.GzipFile(fileobj=raw, mode='wb',
                                                 mtime=0) as f:
     for split in domains_lib.SPLITS:
@@ -239,19 +190,19 @@ def _read_texts(workdir: str, domain: str) -> Dict[str, List[dict]]:
   return splits
 
 
-def _normalise(text: str, config) -> str:
-  return text.lower() if config.lowercase else text
+def _normalise(text: str, settings) -> str:
+  return text.lower() if settings.lowercase else text
 
 
 def prepare(data_dir: Optional[str], workdir: str,
-            config: Optional[ml_collections.ConfigDict] = None
+            settings: Optional[config_lib.DataSettings] = None
             ) -> Dict[str, Any]:
   """Prepares every domain's encoded splits and the shared vocabulary.
 
   Args:
     data_dir: the review files' root (default: $LOTTERY_JAX_DATA_DIR).
     workdir: where outputs go; existing outputs with the same keys are reused.
-    config: `default_config()` or a variant.
+    settings: the data settings (default: SPEC.md's).
 
   Returns:
     The data report (also written to ``workdir/data_report.json``).
@@ -260,18 +211,18 @@ def prepare(data_dir: Optional[str], workdir: str,
     DataError, input_pipeline.ReviewFileError: bad data or settings; the
       message names the file, domain or flag.
   """
-  config = config or default_config()
+  settings = settings or config_lib.DataSettings()
   data_dir = resolve_data_dir(data_dir)
-  names = domain_list(config)
+  names = list(settings.domains)
   os.makedirs(workdir, exist_ok=True)
   manifest_path = os.path.join(workdir, 'prepare_manifest.json')
   manifest = read_json(manifest_path) if os.path.exists(manifest_path) else {}
   timings = {}
 
-  files = {d: _files(d, data_dir, config) for d in names}  # Fails early.
+  files = {d: _files(d, data_dir, settings) for d in names}  # Fails early.
   start = time.time()
   domain_entries = {
-      d: _domain_stage(d, files[d], data_dir, config, manifest, workdir)
+      d: _domain_stage(d, files[d], data_dir, settings, manifest, workdir)
       for d in names}
   manifest['domains'] = {**manifest.get('domains', {}), **domain_entries}
   write_json(manifest_path, manifest)
@@ -287,17 +238,17 @@ def prepare(data_dir: Optional[str], workdir: str,
   vocab_key = _hash({
       'version': _FORMAT_VERSION,
       'domains': {d: domain_entries[d]['key'] for d in names},
-      'lowercase': config.lowercase, 'vocab_size': config.vocab_size,
-      'character_coverage': config.character_coverage,
-      'model_type': config.model_type,
+      'lowercase': settings.lowercase, 'vocab_size': settings.vocab_size,
+      'character_coverage': settings.character_coverage,
+      'model_type': settings.model_type,
   })
   spm_path = os.path.join(workdir, 'spm.model')
   start = time.time()
   if manifest.get('vocab_key') != vocab_key or not os.path.exists(spm_path):
-    train_texts = [_normalise(row['text'], config)
+    train_texts = [_normalise(row['text'], settings)
                    for d in names for row in texts(d)['train']]
-    vocab_lib.train_vocab(train_texts, spm_path, config.vocab_size,
-                          config.character_coverage, config.model_type)
+    vocab_lib.train_vocab(train_texts, spm_path, settings.vocab_size,
+                          settings.character_coverage, settings.model_type)
     manifest['vocab_key'] = vocab_key
     manifest.pop('encoded', None)
     # Splits of domains outside this run were encoded with the old
@@ -312,7 +263,7 @@ def prepare(data_dir: Optional[str], workdir: str,
   report_domains = {}
   for d in names:
     encode_key = _hash([vocab_key, domain_entries[d]['key'],
-                        config.max_length])
+                        settings.max_length])
     paths = [split_path(workdir, d, s) for s in domains_lib.SPLITS]
     if encoded.get(d, {}).get('key') != encode_key or not all(
         map(os.path.exists, paths)):
@@ -320,8 +271,8 @@ def prepare(data_dir: Optional[str], workdir: str,
       for split, path in zip(domains_lib.SPLITS, paths):
         rows = texts(d)[split]
         ids, length, full_length, counts = vocab_lib.encode(
-            sp, [_normalise(r['text'], config) for r in rows],
-            config.max_length)
+            sp, [_normalise(r['text'], settings) for r in rows],
+            settings.max_length)
         label = np.asarray([r['label'] for r in rows], np.int32)
         with atomic_write(path) as f:
           np.savez(f, ids=ids, length=length, full_length=full_length,
@@ -331,7 +282,7 @@ def prepare(data_dir: Optional[str], workdir: str,
             'negative': int((label == 0).sum()),
             'positive': int((label == 1).sum()),
             'tokens': int(length.sum()),
-            'truncated': int((full_length > config.max_length).sum()),
+            'truncated': int((full_length > settings.max_length).sum()),
             'length_percentiles': _percentiles(full_length),
         }
       encoded[d] = {'key': encode_key, 'splits': stats}
@@ -343,12 +294,12 @@ def prepare(data_dir: Optional[str], workdir: str,
   report = {
       'data_dir': os.path.abspath(data_dir),
       'vocab': {'path': 'spm.model', 'size': sp.get_piece_size(),
-                'model_type': config.model_type,
-                'character_coverage': config.character_coverage,
-                'lowercase': config.lowercase},
-      'max_length': config.max_length,
-      'data_seed': config.data_seed,
-      'config': config.to_dict(),
+                'model_type': settings.model_type,
+                'character_coverage': settings.character_coverage,
+                'lowercase': settings.lowercase},
+      'max_length': settings.max_length,
+      'data_seed': settings.data_seed,
+      'config': settings.record(),
       'domains': report_domains,
       'seconds': {k: round(v, 3) for k, v in timings.items()},
   }
@@ -382,25 +333,3 @@ def format_report(report: Dict[str, Any]) -> str:
   seconds = ', '.join(f'{k} {v:.1f}s' for k, v in report['seconds'].items())
   lines.append(f'vocabulary: {report["vocab"]["size"]} pieces; {seconds}')
   return '\n'.join(lines)
-
-
-def length_buckets(lengths: np.ndarray, boundaries: Sequence[int]
-                   ) -> List[tuple]:
-  """Groups examples by length so that batches need less padding.
-
-  Args:
-    lengths: int [n], true lengths (already truncated).
-    boundaries: ascending padded lengths, e.g. (64, 128, 256, 500); the last
-      must be at least the longest length.
-
-  Returns:
-    [(padded_length, indices)] for every non-empty bucket: the examples whose
-    length is at most padded_length and more than the previous boundary.
-  """
-  boundaries = sorted(boundaries)
-  if lengths.size and lengths.max() > boundaries[-1]:
-    raise ValueError(f'the longest example ({lengths.max()} tokens) exceeds '
-                     f'the last bucket ({boundaries[-1]})')
-  bucket = np.searchsorted(boundaries, lengths, side='left')
-  return [(b, np.flatnonzero(bucket == i)) for i, b in enumerate(boundaries)
-          if (bucket == i).any()]

@@ -83,7 +83,7 @@ def domain_divergence(workdir: str, domains: Sequence[str]) -> Dict:
   Returns:
     {'domains': [...], 'jsd': [[...]]} (nats).
   """
-  from lottery_jax import dataset  # pylint: disable=g-import-not-at-top
+  from lottery_jax.data import dataset  # pylint: disable=g-import-not-at-top
   dists = []
   for d in domains:
     counts = dataset.load_split_arrays(workdir, d, 'train')['unigram_counts']

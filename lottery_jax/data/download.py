@@ -34,7 +34,7 @@ import urllib.request
 import uuid
 import zlib
 
-from lottery_jax import input_pipeline
+from lottery_jax.data import input_pipeline
 
 DOMAINS = ('books', 'electronics', 'movies', 'cds', 'home')
 RELEASES = ('2023', '2018')

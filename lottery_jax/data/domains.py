@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from lottery_jax import input_pipeline
+from lottery_jax.data import input_pipeline
 
 DOMAINS = ('books', 'electronics', 'movies', 'cds', 'home')
 SPLITS = ('train', 'valid', 'test')

@@ -1,0 +1,371 @@
+"""The run layer: tickets and transfer round by round, on disk, resumable.
+
+Each finished round is saved with orbax under a run directory named by a
+hash of what changes its numbers (the settings and the prepared data), so
+running the same command again resumes at the next unfinished round and a
+finished run is not repeated::
+
+  <workdir>/tickets/<domain>-<hash>/
+    config.json                 settings and data fingerprint of the run
+    round_000/                  FULL-MODEL: theta0, masks, trained params
+    ticket_reset/round_001/ ... masks, trained params (+ rows.json)
+    ticket_random/round_001/ ...
+    results.jsonl               one row per (strategy, seed, round)
+    summary.json                mean and std over seeds per round
+  <workdir>/transfer/<source>-to-<target>-<hash>/
+    masks_reset/round_001/ ...
+    masks_random/round_001/ ...
+    results.jsonl
+
+Functions here take `config.Settings`; `run_find_tickets` and
+`run_transfer` take the ConfigDict of an entry point and check it once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from lottery_jax import checkpoints
+from lottery_jax import config as config_lib
+from lottery_jax import files
+from lottery_jax import fit as fit_lib
+from lottery_jax import lottery
+from lottery_jax import masks as masks_lib
+from lottery_jax import results as results_lib
+from lottery_jax import train as train_lib
+from lottery_jax.data import dataset
+from lottery_jax.data import domains as domains_lib
+from lottery_jax.data import input_pipeline
+
+ConfigError = config_lib.ConfigError
+FULL_MODEL = lottery.FULL_MODEL
+Log = Callable[[str], None]
+Row = Dict[str, Any]
+
+
+class TrainingDiverged(RuntimeError):
+  """A NaN or infinite loss; finished rounds stay on disk."""
+
+
+# The errors an entry point reports as one line (they name the file, flag
+# or round to fix).
+USER_ERRORS = (ConfigError, TrainingDiverged, domains_lib.DataError,
+               input_pipeline.ReviewFileError, checkpoints.CheckpointError,
+               files.CorruptFileError, OSError)
+
+
+# ---------------------------------------------------------------------------
+# Data and the compiled fit.
+
+
+def prepare_data(settings: config_lib.DataSettings, data_dir: Optional[str],
+                 workdir: str) -> str:
+  """Prepares (or reuses) the data under ``workdir/data``; returns it.
+
+  Without `data_dir`, a work directory prepared earlier is used as it is:
+  its tickets were found on that data, whatever $LOTTERY_JAX_DATA_DIR says
+  now. An explicit `data_dir` is prepared (a no-op when nothing changed).
+  """
+  data_workdir = os.path.join(workdir, 'data')
+  report_path = os.path.join(data_workdir, 'data_report.json')
+  if data_dir is None and os.path.exists(report_path):
+    prepared = files.read_json(report_path).get('config')
+    wanted = json.loads(json.dumps(settings.record()))  # As JSON reads back.
+    if prepared is not None and prepared != wanted:
+      differ = sorted(k for k in set(prepared) | set(wanted)
+                      if prepared.get(k) != wanted.get(k))
+      raise ConfigError(
+          f'the data in {data_workdir} was prepared with other settings '
+          f'({", ".join("--config.data." + k for k in differ)}); pass '
+          '--data_dir to prepare it again, or use another --workdir')
+    return data_workdir
+  dataset.prepare(data_dir, data_workdir, settings)
+  return data_workdir
+
+
+def fit_program(settings: config_lib.Settings) -> fit_lib.FitProgram:
+  """The compiled fit of these settings; one serves a whole command."""
+  model = lottery.build_model(settings.model, settings.data.vocab_size)
+  o = settings.optimizer
+  tx = train_lib.make_optimizer(o.name, o.learning_rate, o.l2)
+  return fit_lib.FitProgram(model, tx, settings.fit)
+
+
+def data_fingerprint(data_workdir: str, domains: Sequence[str]
+                     ) -> Dict[str, str]:
+  """What the prepared data of `domains` is: the vocabulary's bytes and each
+  domain's encoding key (its files, split, vocabulary and max_length)."""
+  with open(os.path.join(data_workdir, 'spm.model'), 'rb') as f:
+    fingerprint = {'vocab': hashlib.sha256(f.read()).hexdigest()[:16]}
+  encoded = files.read_json(os.path.join(
+      data_workdir, 'prepare_manifest.json')).get('encoded', {})
+  for domain in domains:
+    if domain not in encoded:
+      raise domains_lib.DataError(
+          f'{data_workdir}: domain {domain!r} is not prepared; add it to '
+          '--config.data.domains and pass --data_dir')
+    fingerprint[domain] = encoded[domain]['key']
+  return fingerprint
+
+
+def load_splits(settings: config_lib.Settings, data_workdir: str,
+                domain: str) -> Dict[str, Dict[str, np.ndarray]]:
+  """The three splits of a domain, padded to train.max_length."""
+  prepared = files.read_json(os.path.join(
+      data_workdir, 'data_report.json'))['vocab']['size']
+  if prepared != settings.data.vocab_size:
+    raise ConfigError(
+        f'the data in {data_workdir} has a vocabulary of {prepared} pieces '
+        f'but --config.data.vocab_size={settings.data.vocab_size}; pass '
+        '--data_dir to prepare it again with this config')
+  return {s: dataset.load_split(data_workdir, domain, s,
+                                settings.fit.max_length)
+          for s in domains_lib.SPLITS}
+
+
+# ---------------------------------------------------------------------------
+# Run directories.
+
+
+def run_hash(settings: config_lib.Settings, data: Dict[str, str]) -> str:
+  """The hash that names a run: what changes its numbers. Rounds and
+  strategies are left out: adding some continues the same run."""
+  lot = settings.lottery
+  relevant = {
+      'data': data,
+      'model': settings.model, 'optimizer': settings.optimizer,
+      'fit': settings.fit,
+      'lottery': [lot.prune_fraction, lot.seeds, lot.seed_offset],
+  }
+  text = json.dumps(relevant, sort_keys=True, default=_json_default)
+  return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _json_default(obj):
+  return {**vars(obj)} if hasattr(obj, '__dataclass_fields__') else list(obj)
+
+
+def round_dir(run_dir: str, strategy: str, round_: int) -> str:
+  if strategy == FULL_MODEL:
+    return os.path.join(run_dir, 'round_000')
+  return os.path.join(run_dir, strategy, f'round_{round_:03d}')
+
+
+def tickets_dir(workdir: str, domain: str, settings: config_lib.Settings,
+                data: Dict[str, str]) -> str:
+  return os.path.join(workdir, 'tickets',
+                      f'{domain}-{run_hash(settings, data)}')
+
+
+def open_run(run_dir: str, settings: config_lib.Settings,
+             data: Dict[str, str], **meta) -> None:
+  """Creates (or checks, to resume) a run directory's config.json."""
+  path = os.path.join(run_dir, 'config.json')
+  if os.path.exists(path):
+    recorded = files.read_json(path).get('data')
+    if recorded is not None and recorded != data:
+      raise ConfigError(f'{run_dir} was trained on other data than '
+                        f'{sorted(data)} now; delete it or use another '
+                        '--workdir')
+  os.makedirs(run_dir, exist_ok=True)
+  files.write_json(path, {'data': data, 'vocab': data['vocab'], **meta,
+                          'settings': json.loads(json.dumps(
+                              settings, default=_json_default))})
+
+
+def finished_run_rows(run_dir: str) -> List[Row]:
+  """The rows of every finished round under a run directory, by round and
+  strategy (more than one invocation may have added rounds)."""
+  found = []
+  for order, strategy in enumerate(lottery.ORDER):
+    parent = run_dir if strategy == FULL_MODEL else os.path.join(run_dir,
+                                                                 strategy)
+    for name in _listdir(parent):
+      if name.startswith('round_') and (strategy == FULL_MODEL) == (
+          name == 'round_000'):
+        rows = checkpoints.finished_rows(os.path.join(parent, name))
+        if rows is not None:
+          found.append((int(name[len('round_'):]), order, rows))
+  return [row for _, _, rows in sorted(found, key=lambda x: x[:2])
+          for row in rows]
+
+
+def write_results(run_dir: str) -> List[Row]:
+  """Rewrites results.jsonl and summary.json; returns the rows."""
+  rows = finished_run_rows(run_dir)
+  results_lib.write_rows(os.path.join(run_dir, 'results.jsonl'), rows)
+  files.write_json(os.path.join(run_dir, 'summary.json'),
+                   results_lib.summarize(rows))
+  return rows
+
+
+def _listdir(path: str) -> List[str]:
+  return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
+# ---------------------------------------------------------------------------
+# Rows, progress, the NaN guard.
+
+
+def make_rows(result: fit_lib.FitResult, masks, params, seeds: Sequence[int],
+              *, experiment: str, source: str, target: str, strategy: str,
+              round_: int, seconds: float) -> List[Row]:
+  """One result row per seed (see results.COLUMNS)."""
+  per_seed = [masks_lib.sparsity(lottery.seed_slice(masks, i),
+                                 lottery.seed_slice(params, i))
+              for i in range(len(seeds))]
+  spars = per_seed[0]
+  if any(s['prunable'] != spars['prunable'] for s in per_seed):
+    raise ValueError(f'{strategy} round {round_}: the seeds pruned different '
+                     'numbers of weights: '
+                     f'{[s["prunable"] for s in per_seed]}')
+  return [{
+      'experiment': experiment, 'source': source, 'target': target,
+      'strategy': strategy, 'seed': int(seed), 'round': round_,
+      'sparsity': round(spars['prunable'], 6),
+      'sparsity_all': round(spars['all'], 6),
+      'valid_accuracy': float(result.valid_accuracy[i]),
+      'test_accuracy': float(result.test_accuracy[i]),
+      'best_epoch': int(result.best_epoch_index[i]) + 1,  # 1-based
+      'epochs_run': int(result.epochs_run[i]),
+      'wall_time': round(seconds, 3),
+  } for i, seed in enumerate(seeds)]
+
+
+class Progress:
+  """Logs each finished training with an estimate of the time left."""
+
+  def __init__(self, total: int, label: str, log: Log = logging.info):
+    self.total, self.label, self.log = total, label, log
+    self.done = 0
+    self.trained_seconds = 0.0
+    self.trained = 0
+
+  def update(self, what: str, rows, seconds: Optional[float]) -> None:
+    self.done += 1
+    if seconds is not None:
+      self.trained += 1
+      self.trained_seconds += seconds
+    acc = np.array([r['test_accuracy'] for r in rows])
+    left = self.total - self.done
+    eta = (self.trained_seconds / self.trained * left) if self.trained else 0
+    self.log(f'[{self.label}] {what}: test {acc.mean():.4f} +- {acc.std():.4f}'
+             f' at {100 * rows[0]["sparsity"]:.2f}% sparsity'
+             + (f' ({seconds:.1f}s)' if seconds is not None else ' (resumed)')
+             + f'; {self.done}/{self.total} done, about '
+             f'{duration(eta)} left')
+
+
+def duration(seconds: float) -> str:
+  seconds = int(seconds)
+  return (f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600
+          else f'{seconds // 60}m{seconds % 60:02d}s')
+
+
+def nan_guard(where: str, seeds: Sequence[int], run_dir: str):
+  """An `on_epoch` hook that stops a training whose loss is not finite."""
+
+  def check(epoch, metrics):
+    loss = np.asarray(metrics['loss'])
+    bad = ~np.isfinite(loss) & metrics['active']  # Stopped seeds: ignored.
+    if bad.any():
+      i = int(np.flatnonzero(bad)[0])
+      raise TrainingDiverged(
+          f'{where}, seed {seeds[i]}, epoch {epoch + 1}: the loss is '
+          f'{loss[i]}; finished rounds are kept in {run_dir}')
+
+  return check
+
+
+# ---------------------------------------------------------------------------
+# Rounds.
+
+
+def cached_round(directory: str, compute: Callable[[], Tuple[Any, Any, Any]],
+                 *, template, save_arrays: bool = True,
+                 extra: Optional[Dict[str, Any]] = None):
+  """A finished round from disk, or `compute()`'d and saved.
+
+  Args:
+    directory: the round's directory.
+    compute: returns (trained params, masks, rows), arrays [seeds]-stacked.
+    template: one seed's masks (where None leaves go back when loading).
+    save_arrays: save the params and masks (else the rows only).
+    extra: more arrays to save with them.
+
+  Returns:
+    (params, masks, rows, trained): arrays None for a finished round saved
+    without them; `trained` False when it came from disk.
+  """
+  rows = checkpoints.finished_rows(directory)
+  if rows is not None:
+    if not save_arrays:
+      return None, None, rows, False
+    saved = checkpoints.load_round(directory)
+    return (saved['params'], checkpoints.fill_none(template, saved['masks']),
+            rows, False)
+  params, masks, rows = compute()
+  tree = {'params': params, 'masks': masks, **(extra or {})}
+  checkpoints.save_round(directory, tree if save_arrays else None, rows)
+  return params, masks, rows, True
+
+
+class Runner:
+  """The trainings of one domain: its data, the compiled fit, the seeds.
+
+  `fit` trains [seeds] params on the domain's splits; pass your own (with
+  the signature of `fit.FitProgram.fit` without the splits) to observe or
+  replace the training.
+  """
+
+  def __init__(self, settings: config_lib.Settings, data_workdir: str,
+               domain: str, program: Optional[fit_lib.FitProgram] = None,
+               fit: Optional[lottery.FitFn] = None, log: Log = logging.info):
+    self.settings, self.domain, self.log = settings, domain, log
+    self.program = program or fit_program(settings)
+    self.model = self.program.model
+    self.roots = lottery.seed_roots(settings.lottery.seed_ids)
+    self.template = lottery.mask_template(self.model,
+                                          settings.fit.max_length)
+    splits = load_splits(settings, data_workdir, domain)
+    self.fit = functools.partial(fit or self.program.fit, train=splits[
+        'train'], valid=splits['valid'], test=splits['test'])
+
+  def round(self, run_dir: str, strategy: str, round_: int, masks_fn,
+            theta_0, progress: Progress, *, experiment: str, source: str,
+            save_arrays: bool = True, extra=None):
+    """Trains (or loads) one round; returns (params, masks, rows)."""
+    what = f'{strategy} round {round_}'
+    where = (f'{source}->{self.domain} {what}' if source != self.domain
+             else f'{self.domain} {what}')
+    start = time.time()
+
+    def compute():
+      masks = masks_fn()
+      result = lottery.imp_round(
+          self.fit, strategy, round_, masks, roots=self.roots,
+          theta_0=theta_0, model=self.model,
+          max_length=self.settings.fit.max_length,
+          on_epoch=nan_guard(where, self.settings.lottery.seed_ids, run_dir))
+      params = jax.tree.map(np.asarray, result.params)
+      rows = make_rows(result, masks, params, self.settings.lottery.seed_ids,
+                       experiment=experiment, source=source,
+                       target=self.domain, strategy=strategy, round_=round_,
+                       seconds=time.time() - start)
+      return params, masks, rows
+
+    params, masks, rows, trained = cached_round(
+        round_dir(run_dir, strategy, round_), compute, template=self.template,
+        save_arrays=save_arrays, extra=extra)
+    progress.update(what, rows, time.time() - start if trained else None)
+    return params, masks, rows

@@ -1,0 +1,241 @@
+"""The two experiments: find tickets in a domain, transfer them to another.
+
+`find_tickets` trains FULL-MODEL (round 0), then IMP rounds 1..R of
+TICKET-RESET and TICKET-RANDOM (SPEC.md section 5); `transfer_tickets`
+trains the source's TICKET-RESET masks of every round on a target domain as
+MASKS-RESET and MASKS-RANDOM (section 6). Both go through `_rounds`, one
+loop over rounds and strategies that resumes from the run directory
+(`runs.py`). Every training trains all seeds at once.
+
+`run_find_tickets` and `run_transfer` are the entry points' calls: they take
+the ConfigDict, check it once and prepare the data once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from absl import logging
+import ml_collections
+
+from lottery_jax import checkpoints
+from lottery_jax import config as config_lib
+from lottery_jax import fit as fit_lib
+from lottery_jax import lottery
+from lottery_jax import files
+from lottery_jax import runs
+
+ConfigError = config_lib.ConfigError
+FULL_MODEL = lottery.FULL_MODEL
+Row = runs.Row
+
+
+def _rounds(runner: runs.Runner, run_dir: str, plan: Sequence[Tuple[int,
+                                                                    str]],
+            masks_for: Callable, theta_0, progress: runs.Progress, *,
+            experiment: str, source: str, save_arrays: bool = True,
+            extra: Optional[Dict[str, Any]] = None) -> List[Row]:
+  """Trains (or loads) every (round, strategy) of `plan` in order.
+
+  `masks_for(strategy, round_, previous)` gives a round's masks, where
+  `previous` maps each strategy to its last (params, masks). The results
+  files are rewritten after every round.
+  """
+  previous, rows = {}, []
+  for i, (round_, strategy) in enumerate(plan):
+    params, masks, _ = runner.round(
+        run_dir, strategy, round_,
+        functools.partial(masks_for, strategy, round_, previous), theta_0,
+        progress, experiment=experiment, source=source,
+        save_arrays=save_arrays, extra=extra if round_ == 0 else None)
+    previous[strategy] = (params, masks)
+    if i + 1 == len(plan) or plan[i + 1][0] != round_:
+      rows = runs.write_results(run_dir)
+  return rows
+
+
+def find_tickets(settings: config_lib.Settings, data_workdir: str,
+                 workdir: str, domain: str, *,
+                 program: Optional[fit_lib.FitProgram] = None,
+                 fit: Optional[lottery.FitFn] = None,
+                 log: runs.Log = logging.info) -> List[Row]:
+  """IMP rounds 0..R of every configured strategy on one domain.
+
+  Args:
+    settings: checked settings (`config.settings`).
+    data_workdir: the prepared data.
+    workdir: where run directories go.
+    domain: the domain.
+    program: the compiled fit to use (default: a new one).
+    fit: trains instead of `program.fit` (same signature), for tests.
+    log: progress lines.
+
+  Returns:
+    The result rows of every finished round of the run, also in
+    ``<run dir>/results.jsonl`` (rounds of earlier, longer runs included).
+  """
+  data = runs.data_fingerprint(data_workdir, [domain])
+  run_dir = runs.tickets_dir(workdir, domain, settings, data)
+  runs.open_run(run_dir, settings, data, experiment='tickets', domain=domain)
+  runner = runs.Runner(settings, data_workdir, domain, program, fit, log)
+  lot = settings.lottery
+  round0 = runs.round_dir(run_dir, FULL_MODEL, 0)
+  if checkpoints.finished_rows(round0) is not None:
+    theta_0 = checkpoints.load_round(round0)['theta0']
+  else:
+    theta_0 = lottery.theta0(runner.model, runner.roots,
+                             settings.fit.max_length)
+
+  def masks_for(strategy, round_, previous):
+    if strategy == FULL_MODEL:
+      return lottery.dense_masks(runner.template, lot.seeds)
+    params, masks = previous.get(strategy, previous[FULL_MODEL])
+    return lottery.prune_seeds(params, masks, lot.prune_fraction)
+
+  plan = [(0, FULL_MODEL)] + [(r, s) for r in range(1, lot.rounds + 1)
+                              for s in lot.strategies]
+  progress = runs.Progress(len(plan), f'tickets {domain}', log)
+  return _rounds(runner, run_dir, plan, masks_for, theta_0, progress,
+                 experiment='tickets', source=domain,
+                 extra={'theta0': theta_0})
+
+
+def source_tickets(settings: config_lib.Settings, data_workdir: str,
+                   workdir: str, source: str) -> str:
+  """The finished tickets run of `source` for these settings.
+
+  Raises:
+    ConfigError: some round is missing, or the tickets were found on other
+      data (another vocabulary, or other encoded reviews).
+  """
+  data = runs.data_fingerprint(data_workdir, [source])
+  src_dir = runs.tickets_dir(workdir, source, settings, data)
+  missing = [r for r in range(settings.lottery.rounds + 1)
+             if checkpoints.finished_rows(runs.round_dir(
+                 src_dir, FULL_MODEL if r == 0 else 'ticket_reset', r)) is None]
+  if not missing:
+    return src_dir
+  parent = os.path.join(workdir, 'tickets')
+  others = [d for d in sorted(os.listdir(parent)) if d.startswith(
+      f'{source}-')] if os.path.isdir(parent) else []
+  hint = ''
+  if others:
+    path = os.path.join(parent, others[0], 'config.json')
+    recorded = files.read_json(path) if os.path.exists(path) else {}
+    if recorded.get('vocab') not in (None, data['vocab']):
+      raise ConfigError(
+          f'transfer source {source!r}: its tickets in {others[0]} were '
+          f'found with another vocabulary than the data in {data_workdir}; '
+          'prepare the data as for find_tickets')
+    if recorded.get('data') not in (None, data):
+      hint = (f' (tickets of {others[0]} were found on other prepared data, '
+              'e.g. another --config.data.max_length)')
+    else:
+      hint = f' (tickets with other settings exist: {", ".join(others)})'
+  raise ConfigError(
+      f'transfer source {source!r} has no tickets for rounds {missing} in '
+      f'{src_dir}{hint}; run experiments.find_tickets with the same config '
+      'first')
+
+
+def transfer_tickets(settings: config_lib.Settings, data_workdir: str,
+                     workdir: str, source: str, target: str, *,
+                     program: Optional[fit_lib.FitProgram] = None,
+                     fit: Optional[lottery.FitFn] = None,
+                     log: runs.Log = logging.info) -> List[Row]:
+  """Trains every TICKET-RESET mask of `source` once on `target`.
+
+  Arguments as `find_tickets`.
+
+  Raises:
+    ConfigError: the source has no finished tickets for these settings, or
+      they were found on other data.
+  """
+  if source == target:
+    raise ConfigError(f'transfer needs two domains, got {source}->{target}')
+  src_dir = source_tickets(settings, data_workdir, workdir, source)
+  data = runs.data_fingerprint(data_workdir, [source, target])
+  run_dir = os.path.join(workdir, 'transfer', f'{source}-to-{target}-'
+                         f'{runs.run_hash(settings, data)}')
+  runs.open_run(run_dir, settings, data, experiment='transfer',
+                source=source, target=target, source_run=src_dir)
+  runner = runs.Runner(settings, data_workdir, target, program, fit, log)
+  theta_0 = checkpoints.load_round(runs.round_dir(src_dir, FULL_MODEL,
+                                                  0))['theta0']
+
+  @functools.lru_cache(maxsize=1)  # Read once per round, if one trains.
+  def source_masks(round_):
+    return checkpoints.fill_none(runner.template, checkpoints.load_round(
+        runs.round_dir(src_dir, 'ticket_reset', round_))['masks'])
+
+  strategies = settings.transfer.strategies
+  plan = [(r, s) for r in range(1, settings.lottery.rounds + 1)
+          for s in strategies]
+  progress = runs.Progress(len(plan), f'transfer {source}->{target}', log)
+  # The masks are the source's and the trained params are not needed
+  # again: a transfer round keeps its rows only, unless asked.
+  return _rounds(runner, run_dir, plan,
+                 lambda strategy, round_, previous: source_masks(round_),
+                 theta_0, progress, experiment='transfer', source=source,
+                 save_arrays=settings.transfer.save_params)
+
+
+# ---------------------------------------------------------------------------
+# Every domain, every pair.
+
+
+def find_all_tickets(settings: config_lib.Settings, data_workdir: str,
+                     workdir: str, log: runs.Log = logging.info,
+                     program: Optional[fit_lib.FitProgram] = None
+                     ) -> List[Row]:
+  """`find_tickets` in every lottery domain, with one compiled fit."""
+  program = program or runs.fit_program(settings)
+  rows = []
+  for domain in settings.lottery_domains:
+    start = time.time()
+    rows.extend(find_tickets(settings, data_workdir, workdir, domain,
+                             program=program, log=log))
+    log(f'[tickets {domain}] finished in '
+        f'{runs.duration(time.time() - start)}')
+  return rows
+
+
+def transfer_all(settings: config_lib.Settings, data_workdir: str,
+                 workdir: str, log: runs.Log = logging.info,
+                 program: Optional[fit_lib.FitProgram] = None) -> List[Row]:
+  """`transfer_tickets` over every configured pair, with one compiled fit."""
+  pairs = settings.transfer_pairs
+  if not pairs:
+    raise ConfigError('no transfer pair: set --config.transfer.sources and '
+                      '--config.transfer.targets to different domains')
+  for source in dict.fromkeys(s for s, _ in pairs):  # Fail before training.
+    source_tickets(settings, data_workdir, workdir, source)
+  program = program or runs.fit_program(settings)
+  rows = []
+  for source, target in pairs:
+    start = time.time()
+    rows.extend(transfer_tickets(settings, data_workdir, workdir, source,
+                                 target, program=program, log=log))
+    log(f'[transfer {source}->{target}] finished in '
+        f'{runs.duration(time.time() - start)}')
+  return rows
+
+
+def run_find_tickets(config: ml_collections.ConfigDict,
+                     data_dir: Optional[str], workdir: str,
+                     log: runs.Log = logging.info) -> List[Row]:
+  """Checks the config, prepares the data, finds tickets in every domain."""
+  settings = config_lib.settings(config)
+  data_workdir = runs.prepare_data(settings.data, data_dir, workdir)
+  return find_all_tickets(settings, data_workdir, workdir, log)
+
+
+def run_transfer(config: ml_collections.ConfigDict, data_dir: Optional[str],
+                 workdir: str, log: runs.Log = logging.info) -> List[Row]:
+  """Checks the config, prepares the data, transfers every pair."""
+  settings = config_lib.settings(config)
+  data_workdir = runs.prepare_data(settings.data, data_dir, workdir)
+  return transfer_all(settings, data_workdir, workdir, log)
