@@ -16,14 +16,14 @@ import os, sys
 os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=4'
 sys.path.insert(0, 'tests')
 import jax, numpy as np
-import test_train as T
-from lottery_jax import train
+import test_fit as T
+from lottery_jax.config import FitSettings
 assert jax.device_count() == 4
 for buckets in ((), (4, 8)):
   config = dict(batch_size=16, epochs=2, buckets=buckets)
-  sharded, _ = T._fit([0, 1, 2, 3], train.FitConfig(**config))
+  sharded, _ = T._fit([0, 1, 2, 3], FitSettings(**config))
   single, _ = T._fit([0, 1, 2, 3],
-                     train.FitConfig(**config, shard_seeds=False))
+                     FitSettings(**config, shard_seeds=False))
   spec = sharded.params['embedding'].sharding.spec
   assert tuple(spec) == ('seeds',), spec
   assert len(sharded.params['embedding'].sharding.device_set) == 4
@@ -31,8 +31,8 @@ for buckets in ((), (4, 8)):
                   jax.tree.leaves(single.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5,
                                atol=1e-6)
-  np.testing.assert_array_equal(np.asarray(sharded.best_epoch),
-                                np.asarray(single.best_epoch))
+  np.testing.assert_array_equal(np.asarray(sharded.best_epoch_index),
+                                np.asarray(single.best_epoch_index))
 print('sharded equals unsharded')
 '''
 

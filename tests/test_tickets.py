@@ -1,5 +1,6 @@
-"""End-to-end tests of IMP rounds, strategies, transfer and resuming, at
-smoke sizes on small synthetic data."""
+"""End-to-end tests of the experiments (tickets.py) and the run layer
+(runs.py): IMP rounds, strategies, transfer, resuming, errors, at smoke
+sizes on small synthetic data."""
 
 import os
 import signal
@@ -13,9 +14,11 @@ import pytest
 
 from experiments.configs import smoke
 from lottery_jax import checkpoints
-from lottery_jax.data import dataset
-from lottery_jax import lottery
+from lottery_jax import config as config_lib
 from lottery_jax import results
+from lottery_jax import runs
+from lottery_jax import tickets
+from lottery_jax.data import dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOMAINS = 'home,electronics'
@@ -35,29 +38,35 @@ def study(tiny_data_dir_shared, tmp_path_factory):
   the inits that every training started from recorded."""
   workdir = str(tmp_path_factory.mktemp('study'))
   config = _config()
+  config.transfer.sources = 'home'
+  config.transfer.targets = 'electronics'
+  settings = config_lib.settings(config)
+  data_workdir = runs.prepare_data(settings.data, tiny_data_dir_shared,
+                                   workdir)
+  program = runs.fit_program(settings)
   inits = []
-  original = lottery.Experiment.fit
 
-  def recording_fit(self, init, masks, keys, **kwargs):
-    inits.append((self.domain, jax.tree.map(np.asarray, init), masks))
-    return original(self, init, masks, keys, **kwargs)
+  def recording(domain):
+    def fit(init, masks, keys, **kwargs):  # Observes, then trains.
+      inits.append((domain, jax.tree.map(np.asarray, init), masks))
+      return program.fit(init, masks, keys, **kwargs)
+    return fit
 
-  lottery.Experiment.fit = recording_fit
-  try:
-    rows = lottery.run_find_tickets(config, tiny_data_dir_shared, workdir)
-    config.transfer.sources = 'home'
-    config.transfer.targets = 'electronics'
-    transfer_rows = lottery.run_transfer(config, None, workdir)
-  finally:
-    lottery.Experiment.fit = original
-  return dict(workdir=workdir, config=config, rows=rows,
+  rows = []
+  for domain in settings.lottery_domains:
+    rows += tickets.find_tickets(settings, data_workdir, workdir, domain,
+                                 fit=recording(domain))
+  transfer_rows = tickets.transfer_tickets(
+      settings, data_workdir, workdir, 'home', 'electronics',
+      fit=recording('electronics'))
+  return dict(workdir=workdir, config=config, settings=settings, rows=rows,
               transfer_rows=transfer_rows, inits=inits,
-              data_workdir=os.path.join(workdir, 'data'))
+              data_workdir=data_workdir)
 
 
 def _run_dir(study, domain):
-  vocab = lottery.vocab_fingerprint(study['data_workdir'])
-  return lottery.tickets_dir(study['workdir'], domain, study['config'], vocab)
+  data = runs.data_fingerprint(study['data_workdir'], [domain])
+  return runs.tickets_dir(study['workdir'], domain, study['settings'], data)
 
 
 def test_rows_and_sparsity_schedule(study):
@@ -132,7 +141,7 @@ def test_transfer_uses_the_source_masks_and_theta0(study):
 
 def test_finished_run_is_not_repeated(study):
   start = time.time()
-  again = lottery.run_find_tickets(study['config'], None, study['workdir'])
+  again = tickets.run_find_tickets(study['config'], None, study['workdir'])
   assert time.time() - start < 30
   assert again == study['rows']  # Loaded, wall times included.
 
@@ -157,8 +166,8 @@ def test_invalid_configs_stop_before_training(tmp_path, section, key, value,
                                               message):
   config = _config()
   setattr(config[section], key, value)
-  with pytest.raises(lottery.ConfigError, match=message):
-    lottery.run_find_tickets(config, None, str(tmp_path))
+  with pytest.raises(config_lib.ConfigError, match=message):
+    tickets.run_find_tickets(config, None, str(tmp_path))
   assert not os.listdir(tmp_path)
 
 
@@ -166,8 +175,8 @@ def test_transfer_without_source_tickets(study, tmp_path):
   config = _config(prune_fraction=0.4)  # Other settings: no tickets.
   config.transfer.sources = 'electronics'
   config.transfer.targets = 'home'
-  with pytest.raises(lottery.ConfigError, match="'electronics' has no tick"):
-    lottery.run_transfer(config, None, study['workdir'])
+  with pytest.raises(config_lib.ConfigError, match="'electronics' has no tick"):
+    tickets.run_transfer(config, None, study['workdir'])
 
 
 def test_vocabulary_mismatch_is_reported(study, tmp_path):
@@ -178,11 +187,11 @@ def test_vocabulary_mismatch_is_reported(study, tmp_path):
   config = _config()
   config.data.vocab_size = 150
   dataset.prepare(_data_dir(study), os.path.join(workdir, 'data'),
-                  config.data)
+                  config_lib.data_settings(config.data))
   config.transfer.sources = 'home'
   config.transfer.targets = 'electronics'
-  with pytest.raises(lottery.ConfigError, match='another vocabulary'):
-    lottery.run_transfer(config, None, workdir)
+  with pytest.raises(config_lib.ConfigError, match='another vocabulary'):
+    tickets.run_transfer(config, None, workdir)
 
 
 def _data_dir(study):
@@ -194,8 +203,8 @@ def _data_dir(study):
 def test_nan_loss_names_round_and_seed(tiny_data_dir_shared, tmp_path):
   config = _config(rounds=1, domains='home')
   config.train.learning_rate = 1e12
-  with pytest.raises(lottery.TrainingDiverged, match=r'round 0, seed \d'):
-    lottery.run_find_tickets(config, tiny_data_dir_shared, str(tmp_path))
+  with pytest.raises(runs.TrainingDiverged, match=r'round 0, seed \d'):
+    tickets.run_find_tickets(config, tiny_data_dir_shared, str(tmp_path))
 
 
 def _find_tickets_cmd(data_dir, workdir, rounds=3):
@@ -265,26 +274,26 @@ def test_results_keep_every_finished_round(study, tmp_path):
                          os.path.basename(_run_dir(study, 'home')))
   full = _strip_times(os.path.join(run_dir, 'results.jsonl'))
   config = _config(rounds=1, domains='home')
-  lottery.run_find_tickets(config, None, workdir)
+  tickets.run_find_tickets(config, None, workdir)
   assert _strip_times(os.path.join(run_dir, 'results.jsonl')) == full
   # The checkpoint of the last round is there, its rows are not: retrained.
   os.remove(os.path.join(run_dir, 'ticket_random', 'round_002',
                          'rows.json'))
-  lottery.run_find_tickets(_config(domains='home'), None, workdir)
+  tickets.run_find_tickets(_config(domains='home'), None, workdir)
   assert _strip_times(os.path.join(run_dir, 'results.jsonl')) == full
 
 
 def test_prepared_data_with_other_settings_is_refused(study):
   config = _config()
   config.data.data_seed = 7
-  with pytest.raises(lottery.ConfigError, match='data_seed'):
-    lottery.run_find_tickets(config, None, study['workdir'])
+  with pytest.raises(config_lib.ConfigError, match='data_seed'):
+    tickets.run_find_tickets(config, None, study['workdir'])
 
 
 def test_empty_lottery_domains_means_every_data_domain():
   config = _config()
   config.lottery.domains = ''
   config.data.domains = 'home,books'
-  assert lottery.lottery_domains(config) == ['home', 'books']
-  assert lottery.transfer_pairs(config) == [('home', 'books'),
-                                            ('books', 'home')]
+  settings = config_lib.settings(config)
+  assert list(settings.lottery_domains) == ['home', 'books']
+  assert settings.transfer_pairs == [('home', 'books'), ('books', 'home')]
