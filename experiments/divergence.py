@@ -16,6 +16,7 @@ import numpy as np
 from lottery_jax.data import divergence
 from lottery_jax.data import domains
 from lottery_jax import files
+from lottery_jax import plots
 
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Directory that prepare_data wrote.',
@@ -45,9 +46,8 @@ def main(argv):
   except domains.DataError as e:
     sys.exit(f'divergence: error: {e}')
   files.write_json(os.path.join(workdir, 'divergence.json'), result)
-  for extension in ('.png', '.pdf'):
-    divergence.plot_heatmap(np.asarray(result['jsd']), names,
-                            os.path.join(workdir, _PLOT.value + extension))
+  plots.plot_heatmap(np.asarray(result['jsd']), names,
+                     os.path.join(workdir, _PLOT.value))
   width = max(map(len, names))
   print(' ' * width + ''.join(f'{n:>{width + 2}}' for n in names))
   for name, row in zip(names, result['jsd']):

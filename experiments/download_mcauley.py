@@ -1,7 +1,8 @@
 r"""Downloads balanced McAuley Amazon reviews for the five domains.
 
 Streams each category file and stops once it has --per_class negative and
---per_class positive reviews, writing {out_dir}/mcauley/{domain}.jsonl.gz and
+--per_class positive reviews, writing {out_dir}/mcauley/{domain}.jsonl.gz (the
+files that --config.data.layout=mcauley reads) and
 {out_dir}/mcauley/download_report.json.
 
   python -m experiments.download_mcauley --out_dir=data --per_class=20000 \
@@ -14,6 +15,7 @@ import sys
 from absl import app
 from absl import flags
 
+from lottery_jax.data import domains as domains_lib
 from lottery_jax.data import download
 
 _OUT_DIR = flags.DEFINE_string('out_dir', None, 'Data folder; files go to '
@@ -22,8 +24,8 @@ _PER_CLASS = flags.DEFINE_integer(
     'per_class', 20000, 'Negative and positive reviews to keep per domain.',
     lower_bound=1)
 _DOMAINS = flags.DEFINE_list(
-    'domains', list(download.DOMAINS),
-    f'Comma-separated subset of {",".join(download.DOMAINS)}.')
+    'domains', list(domains_lib.DOMAINS),
+    f'Comma-separated subset of {",".join(domains_lib.DOMAINS)}.')
 _RELEASE = flags.DEFINE_enum('release', '2023', list(download.RELEASES),
                              'McAuley release to download from.')
 _BASE_URL = flags.DEFINE_string(
@@ -40,11 +42,11 @@ flags.mark_flag_as_required('out_dir')
 def _check_domains(domains):
   """The --domains values, or exit with one line naming the flag."""
   domains = [d.strip().lower() for d in domains if d.strip()]
-  unknown = [d for d in domains if d not in download.DOMAINS]
+  unknown = [d for d in domains if d not in domains_lib.DOMAINS]
   if unknown or not domains:
     what = f'unknown domain {", ".join(unknown)}' if unknown else 'empty'
     sys.exit(f'error: --domains: {what}; choose from '
-             f'{",".join(download.DOMAINS)}')
+             f'{",".join(domains_lib.DOMAINS)}')
   return domains
 
 
@@ -75,7 +77,7 @@ def main(argv):
     # One line, no traceback: these are the user's to fix (URL, disk, flags).
     sys.exit(f'error: {e}')
   _print_table(reports)
-  print('report: ' + os.path.join(_OUT_DIR.value, 'mcauley',
+  print('report: ' + os.path.join(_OUT_DIR.value, domains_lib.MCAULEY_DIR,
                                   download.REPORT_NAME))
 
 

@@ -1,6 +1,13 @@
 """The paper's figures from saved results alone (SPEC.md section 7).
 
-- Figure 1: `divergence.plot_heatmap` of divergence.json.
+This module owns every figure: each is drawn on a bare
+`matplotlib.figure.Figure` (never pyplot, never `matplotlib.use`, so a
+notebook's backend and open figures are left alone) and saved as PNG and PDF
+with `files.atomic_write`. The numbers come from `results` and
+`data.divergence`; nothing here computes them.
+
+- Figure 1 (`plot_heatmap`): the Jensen-Shannon divergence between domains,
+  from divergence.json.
 - Figure 3 (`plot_tickets`): test accuracy against sparsity, one panel per
   domain: FULL-MODEL (round 0, a level line), TICKET-RESET, TICKET-RANDOM.
 - Figure 4 (`plot_transfer`): one panel per source->target pair:
@@ -21,7 +28,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from matplotlib import figure
 import numpy as np
 
-from lottery_jax.data import divergence
 from lottery_jax import files
 from lottery_jax import results as results_lib
 
@@ -93,13 +99,45 @@ def _save(fig, stem: str) -> List[str]:
   fig.tight_layout()
   for extension in ('.png', '.pdf'):
     path = stem + extension
-    fig.savefig(path, dpi=150)
+    # A reader (a notebook, a report) never sees half a file.
+    with files.atomic_write(path) as f:
+      fig.savefig(f, dpi=150, format=extension[1:])
     paths.append(path)
   return paths
 
 
 def _legend(axes):
   axes[0].legend(fontsize=6, frameon=False)
+
+
+def plot_heatmap(jsd: np.ndarray, domains: Sequence[str],
+                 stem: str) -> List[str]:
+  """Figure 1 to ``stem.png`` and ``stem.pdf``; returns the paths.
+
+  Args:
+    jsd: float [n, n], the pairwise divergences (nats), as
+      `divergence.domain_divergence` returns them.
+    domains: the n domain names, in the order of `jsd`'s rows.
+    stem: the output path without extension.
+  """
+  jsd = np.asarray(jsd)
+  if jsd.shape != (len(domains), len(domains)):
+    raise ValueError(f'a {jsd.shape} divergence matrix for '
+                     f'{len(domains)} domains')
+  fig = figure.Figure(figsize=(6.0, 4.6))
+  ax = fig.subplots()
+  image = ax.imshow(jsd, cmap='viridis')
+  ax.set_xticks(range(len(domains)), labels=domains, rotation=30, ha='right')
+  ax.set_yticks(range(len(domains)), labels=domains)
+  # Dark text on the bright (large) cells, light text on the dark ones.
+  threshold = jsd.max() / 2 if jsd.max() > 0 else 1
+  for i in range(len(domains)):
+    for j in range(len(domains)):
+      ax.text(j, i, f'{jsd[i, j]:.3f}', ha='center', va='center', fontsize=8,
+              color='black' if jsd[i, j] > threshold else 'white')
+  ax.set_title('Jensen-Shannon divergence of subword unigrams', fontsize=10)
+  fig.colorbar(image, ax=ax, label='JSD (nats)')
+  return _save(fig, stem)
 
 
 def plot_tickets(summary: Summary, stem: str,
@@ -177,10 +215,8 @@ def draw_all(results_dir: str) -> List[str]:
   jsd_path = os.path.join(results_dir, 'divergence.json')
   if os.path.exists(jsd_path):
     jsd = files.read_json(jsd_path)
-    for extension in ('.png', '.pdf'):
-      path = os.path.join(results_dir, 'divergence' + extension)
-      divergence.plot_heatmap(np.asarray(jsd['jsd']), jsd['domains'], path)
-      written.append(path)
+    written += plot_heatmap(np.asarray(jsd['jsd']), jsd['domains'],
+                            os.path.join(results_dir, 'divergence'))
   rows = results_lib.read_rows(os.path.join(results_dir, 'results.jsonl'))
   summary = results_lib.summarize(rows)
   if any(s['experiment'] == 'tickets' for s in summary):

@@ -1,10 +1,16 @@
 """Tests of the Jensen-Shannon divergence (SPEC.md section 2)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.spatial import distance
 
 from lottery_jax.data import divergence
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_unigram_distribution():
@@ -32,13 +38,20 @@ def test_agrees_with_scipy():
         distance.jensenshannon(p, q) ** 2, abs=1e-6)
 
 
-def test_matrix_is_symmetric_with_zero_diagonal(tmp_path):
+def test_matrix_is_symmetric_with_zero_diagonal():
   rng = np.random.default_rng(1)
   dists = [rng.dirichlet(np.ones(30)) for _ in range(4)]
   jsd = divergence.divergence_matrix(dists)
   np.testing.assert_array_equal(jsd, jsd.T)
   np.testing.assert_array_equal(np.diag(jsd), 0)
   assert (jsd[~np.eye(4, dtype=bool)] > 0).all()
-  path = tmp_path / 'fig.png'
-  divergence.plot_heatmap(jsd, ['a', 'b', 'c', 'd'], str(path))
-  assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_imports_no_matplotlib():
+  # Importing the math must not load matplotlib, let alone pick its backend:
+  # drawing is plots.py's, imported only when a figure is drawn.
+  code = ('import sys; from lottery_jax.data import divergence; '
+          'print(sorted(m for m in sys.modules if m.startswith("matplotlib")))')
+  result = subprocess.run([sys.executable, '-c', code], cwd=REPO,
+                          capture_output=True, text=True, check=True)
+  assert result.stdout.strip() == '[]'

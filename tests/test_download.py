@@ -1,4 +1,4 @@
-"""Tests for lottery_jax.download, against a server on 127.0.0.1 only."""
+"""Tests for lottery_jax.data.download, against a server on 127.0.0.1 only."""
 
 import collections
 import functools
@@ -15,6 +15,7 @@ import threading
 
 import pytest
 
+from lottery_jax.data import domains
 from lottery_jax.data import download
 from lottery_jax.data import input_pipeline
 
@@ -164,7 +165,7 @@ def server(files):
 def test_urls():
   assert set(download.MCAULEY_URLS) == {'2023', '2018'}
   for release in download.RELEASES:
-    assert set(download.MCAULEY_URLS[release]) == set(download.DOMAINS)
+    assert set(download.MCAULEY_URLS[release]) == set(domains.DOMAINS)
   assert download.domain_url('cds') == (
       'https://datarepo.eng.ucsd.edu/mcauley_group/data/amazon_2023/raw/'
       'review_categories/CDs_and_Vinyl.jsonl.gz')
@@ -305,6 +306,9 @@ def test_download_all_writes_files_and_report(server, files, tmp_path):
   saved = json.loads((folder / download.REPORT_NAME).read_text())
   assert saved['domains'] == json.loads(json.dumps(reports))
   assert saved['domains']['cds']['url'] == f'{server}/CDs_and_Vinyl.jsonl.gz'
+  # Where the 'mcauley' layout looks for them.
+  assert domains.domain_files('books', str(tmp_path), 'mcauley') == [
+      str(folder / 'books.jsonl.gz')]
 
   # A later run for one domain keeps the other's entry.
   download.download_all(str(tmp_path), 5, domains=['cds'],

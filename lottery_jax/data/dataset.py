@@ -1,8 +1,18 @@
 """Prepared data: balanced splits of every domain, encoded with one vocabulary.
 
-`prepare` reads the reviews of every domain, splits them, trains the shared
-SentencePiece vocabulary on the concatenated training splits and writes,
-under a work directory::
+This module owns the work directory that `experiments.prepare_data` writes
+and that training reads: `prepare` builds it, `load_split` reads it. The
+review formats, domains and splitting rules it applies live in
+`input_pipeline` and `domains`; the vocabulary in `vocab`.
+
+`prepare` runs three stages:
+
+  `_domain_stage`  per domain: reads, deduplicates and splits the reviews
+  `_vocab_stage`   trains the shared SentencePiece vocabulary on the
+                   concatenated training splits
+  `_encode_stage`  per domain: encodes the three splits with it
+
+and writes, under a work directory::
 
   spm.model                      the shared vocabulary
   splits/<domain>.json.gz        the split's texts and labels (for inspection)
@@ -23,20 +33,24 @@ Encoded split format (`numpy.savez`, loads with ``allow_pickle=False``):
 that the models take.
 
 Every stage is keyed by a hash of its inputs (file paths, sizes and
-modification times; the settings) and reused when the key is unchanged, so a
-second run finishes in seconds. Every file is written under a temporary name
-and renamed, so an interrupted run leaves nothing half-written.
+modification times; the settings; the keys of the stages before it) and
+reused when the key is unchanged, so a second run finishes in seconds. The
+manifest is written after each stage, and every file under a temporary name
+that is then renamed, so an interrupted run leaves nothing half-written and
+keeps the stages it finished.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gzip
 import hashlib
 import json
 import os
 import shutil
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from absl import logging
 import numpy as np
@@ -129,7 +143,25 @@ def load_split(workdir: str, domain: str, split: str,
 
 
 # ---------------------------------------------------------------------------
-# Stages.
+# Stages. Each reads the manifest, rebuilds only what its key says is stale and
+# writes the manifest at once, so an interrupted run keeps the stages done.
+
+
+def _spm_path(workdir: str) -> str:
+  return os.path.join(workdir, 'spm.model')
+
+
+def _manifest_path(workdir: str) -> str:
+  return os.path.join(workdir, 'prepare_manifest.json')
+
+
+def _read_manifest(workdir: str) -> dict:
+  path = _manifest_path(workdir)
+  return read_json(path) if os.path.exists(path) else {}
+
+
+def _write_manifest(workdir: str, manifest: dict) -> None:
+  write_json(_manifest_path(workdir), manifest)
 
 
 def _files(domain: str, data_dir: str, settings) -> List[str]:
@@ -140,7 +172,11 @@ def _files(domain: str, data_dir: str, settings) -> List[str]:
 
 def _domain_stage(domain: str, files: List[str], data_dir: str, settings,
                   manifest: dict, workdir: str) -> Dict[str, Any]:
-  """Reads and splits one domain, or reuses its cached split."""
+  """Reads and splits one domain, or reuses its cached split.
+
+  Returns:
+    The domain's manifest entry: {'key', 'report', 'seconds'}.
+  """
   key = _hash({
       'version': _FORMAT_VERSION,
       'files': [_file_fingerprint(f) for f in files],
@@ -156,9 +192,12 @@ def _domain_stage(domain: str, files: List[str], data_dir: str, settings,
   records, report = domains_lib.read_domain(files, settings.max_per_class)
   sizes = {'train': settings.train_size, 'valid': settings.valid_size,
            'test': settings.test_size}
-  splits = domains_lib.balanced_split(records, settings.data_seed, sizes, domain)
+  splits = domains_lib.balanced_split(records, settings.data_seed, sizes,
+                                      domain)
+  # No mtime and no (temporary) file name in the gzip header: the same
+  # split gives the same bytes.
   with atomic_write(path) as raw, gzip.GzipFile(fileobj=raw, mode='wb',
-                                                mtime=0) as f:
+                                                filename='', mtime=0) as f:
     for split in domains_lib.SPLITS:
       for r in splits[split]:
         f.write(json.dumps({'split': split, 'label': r.label,
@@ -194,6 +233,114 @@ def _normalise(text: str, settings) -> str:
   return text.lower() if settings.lowercase else text
 
 
+# texts(domain) -> _read_texts(workdir, domain), read at most once per run.
+_Texts = Callable[[str], Dict[str, List[dict]]]
+
+
+def _vocab_stage(names: Sequence[str], entries: Dict[str, Any], settings,
+                 manifest: dict, workdir: str, texts: _Texts) -> str:
+  """Trains the shared vocabulary on the training splits, or reuses it.
+
+  Args:
+    names: the domains of this run.
+    entries: {domain: its `_domain_stage` entry}.
+    settings: the data settings.
+    manifest: read and updated ('vocab_key'; 'encoded' is dropped on a
+      retrain, as every encoding used the old vocabulary).
+    workdir: where spm.model is.
+    texts: the split texts of a domain.
+
+  Returns:
+    The vocabulary's key.
+  """
+  vocab_key = _hash({
+      'version': _FORMAT_VERSION,
+      'domains': {d: entries[d]['key'] for d in names},
+      'lowercase': settings.lowercase, 'vocab_size': settings.vocab_size,
+      'character_coverage': settings.character_coverage,
+      'model_type': settings.model_type,
+  })
+  spm_path = _spm_path(workdir)
+  if manifest.get('vocab_key') == vocab_key and os.path.exists(spm_path):
+    return vocab_key
+  train_texts = [_normalise(row['text'], settings)
+                 for d in names for row in texts(d)['train']]
+  vocab_lib.train_vocab(train_texts, spm_path, settings.vocab_size,
+                        settings.character_coverage, settings.model_type)
+  manifest['vocab_key'] = vocab_key
+  manifest.pop('encoded', None)
+  # Splits of domains outside this run were encoded with the old
+  # vocabulary: remove them rather than leave them to be loaded.
+  shutil.rmtree(os.path.join(workdir, 'data'), ignore_errors=True)
+  _write_manifest(workdir, manifest)
+  return vocab_key
+
+
+def _encode_split(sp, rows: List[dict], settings, path: str
+                  ) -> Dict[str, Any]:
+  """Encodes one split's rows to `path`; returns its manifest stats."""
+  ids, length, full_length, counts = vocab_lib.encode(
+      sp, [_normalise(r['text'], settings) for r in rows], settings.max_length)
+  label = np.asarray([r['label'] for r in rows], np.int32)
+  with atomic_write(path) as f:
+    np.savez(f, ids=ids, length=length, full_length=full_length,
+             label=label, unigram_counts=counts)
+  return {
+      'examples': int(len(label)),
+      'negative': int((label == 0).sum()),
+      'positive': int((label == 1).sum()),
+      'tokens': int(length.sum()),
+      'truncated': int((full_length > settings.max_length).sum()),
+      'length_percentiles': _percentiles(full_length),
+  }
+
+
+def _encode_stage(domain: str, domain_key: str, vocab_key: str, sp, settings,
+                  manifest: dict, workdir: str,
+                  texts: _Texts) -> Dict[str, Any]:
+  """Encodes one domain's three splits, or reuses them.
+
+  Returns:
+    {split: stats} of the domain (as in the manifest's 'encoded' entry).
+  """
+  key = _hash([vocab_key, domain_key, settings.max_length])
+  encoded = manifest.setdefault('encoded', {})
+  paths = [split_path(workdir, domain, s) for s in domains_lib.SPLITS]
+  if encoded.get(domain, {}).get('key') == key and all(
+      map(os.path.exists, paths)):
+    return encoded[domain]['splits']
+  stats = {split: _encode_split(sp, texts(domain)[split], settings, path)
+           for split, path in zip(domains_lib.SPLITS, paths)}
+  encoded[domain] = {'key': key, 'splits': stats}
+  _write_manifest(workdir, manifest)
+  return stats
+
+
+def _report(data_dir: str, settings, vocab_size: int,
+            domains: Dict[str, Any], timings: Dict[str, float]
+            ) -> Dict[str, Any]:
+  """The data report of `prepare`; `format_report` prints it."""
+  return {
+      'data_dir': os.path.abspath(data_dir),
+      'vocab': {'path': 'spm.model', 'size': vocab_size,
+                'model_type': settings.model_type,
+                'character_coverage': settings.character_coverage,
+                'lowercase': settings.lowercase},
+      'max_length': settings.max_length,
+      'data_seed': settings.data_seed,
+      'config': settings.record(),
+      'domains': domains,
+      'seconds': {k: round(v, 3) for k, v in timings.items()},
+  }
+
+
+@contextlib.contextmanager
+def _timed(timings: Dict[str, float], stage: str) -> Iterator[None]:
+  start = time.time()
+  yield
+  timings[stage] = time.time() - start
+
+
 def prepare(data_dir: Optional[str], workdir: str,
             settings: Optional[config_lib.DataSettings] = None
             ) -> Dict[str, Any]:
@@ -215,94 +362,30 @@ def prepare(data_dir: Optional[str], workdir: str,
   data_dir = resolve_data_dir(data_dir)
   names = list(settings.domains)
   os.makedirs(workdir, exist_ok=True)
-  manifest_path = os.path.join(workdir, 'prepare_manifest.json')
-  manifest = read_json(manifest_path) if os.path.exists(manifest_path) else {}
+  manifest = _read_manifest(workdir)
+  files = {d: _files(d, data_dir, settings) for d in names}  # Fails early.
+  # Texts are read only by the stages that must be rebuilt.
+  texts = functools.lru_cache(maxsize=None)(
+      functools.partial(_read_texts, workdir))
   timings = {}
 
-  files = {d: _files(d, data_dir, settings) for d in names}  # Fails early.
-  start = time.time()
-  domain_entries = {
-      d: _domain_stage(d, files[d], data_dir, settings, manifest, workdir)
-      for d in names}
-  manifest['domains'] = {**manifest.get('domains', {}), **domain_entries}
-  write_json(manifest_path, manifest)
-  timings['read_and_split'] = time.time() - start
+  with _timed(timings, 'read_and_split'):
+    entries = {d: _domain_stage(d, files[d], data_dir, settings, manifest,
+                                workdir) for d in names}
+    manifest['domains'] = {**manifest.get('domains', {}), **entries}
+    _write_manifest(workdir, manifest)
+  with _timed(timings, 'vocab'):
+    vocab_key = _vocab_stage(names, entries, settings, manifest, workdir,
+                             texts)
+  with _timed(timings, 'encode'):
+    sp = vocab_lib.load_vocab(_spm_path(workdir))
+    splits = {d: _encode_stage(d, entries[d]['key'], vocab_key, sp, settings,
+                               manifest, workdir, texts) for d in names}
 
-  cache = {}
-
-  def texts(domain):  # Read only when a stage must be rebuilt.
-    if domain not in cache:
-      cache[domain] = _read_texts(workdir, domain)
-    return cache[domain]
-
-  vocab_key = _hash({
-      'version': _FORMAT_VERSION,
-      'domains': {d: domain_entries[d]['key'] for d in names},
-      'lowercase': settings.lowercase, 'vocab_size': settings.vocab_size,
-      'character_coverage': settings.character_coverage,
-      'model_type': settings.model_type,
-  })
-  spm_path = os.path.join(workdir, 'spm.model')
-  start = time.time()
-  if manifest.get('vocab_key') != vocab_key or not os.path.exists(spm_path):
-    train_texts = [_normalise(row['text'], settings)
-                   for d in names for row in texts(d)['train']]
-    vocab_lib.train_vocab(train_texts, spm_path, settings.vocab_size,
-                          settings.character_coverage, settings.model_type)
-    manifest['vocab_key'] = vocab_key
-    manifest.pop('encoded', None)
-    # Splits of domains outside this run were encoded with the old
-    # vocabulary: remove them rather than leave them to be loaded.
-    shutil.rmtree(os.path.join(workdir, 'data'), ignore_errors=True)
-    write_json(manifest_path, manifest)
-  timings['vocab'] = time.time() - start
-
-  start = time.time()
-  sp = vocab_lib.load_vocab(spm_path)
-  encoded = manifest.setdefault('encoded', {})
-  report_domains = {}
-  for d in names:
-    encode_key = _hash([vocab_key, domain_entries[d]['key'],
-                        settings.max_length])
-    paths = [split_path(workdir, d, s) for s in domains_lib.SPLITS]
-    if encoded.get(d, {}).get('key') != encode_key or not all(
-        map(os.path.exists, paths)):
-      stats = {}
-      for split, path in zip(domains_lib.SPLITS, paths):
-        rows = texts(d)[split]
-        ids, length, full_length, counts = vocab_lib.encode(
-            sp, [_normalise(r['text'], settings) for r in rows],
-            settings.max_length)
-        label = np.asarray([r['label'] for r in rows], np.int32)
-        with atomic_write(path) as f:
-          np.savez(f, ids=ids, length=length, full_length=full_length,
-                   label=label, unigram_counts=counts)
-        stats[split] = {
-            'examples': int(len(label)),
-            'negative': int((label == 0).sum()),
-            'positive': int((label == 1).sum()),
-            'tokens': int(length.sum()),
-            'truncated': int((full_length > settings.max_length).sum()),
-            'length_percentiles': _percentiles(full_length),
-        }
-      encoded[d] = {'key': encode_key, 'splits': stats}
-      write_json(manifest_path, manifest)
-    report_domains[d] = {**domain_entries[d]['report'],
-                         'splits': encoded[d]['splits']}
-  timings['encode'] = time.time() - start
-
-  report = {
-      'data_dir': os.path.abspath(data_dir),
-      'vocab': {'path': 'spm.model', 'size': sp.get_piece_size(),
-                'model_type': settings.model_type,
-                'character_coverage': settings.character_coverage,
-                'lowercase': settings.lowercase},
-      'max_length': settings.max_length,
-      'data_seed': settings.data_seed,
-      'config': settings.record(),
-      'domains': report_domains,
-      'seconds': {k: round(v, 3) for k, v in timings.items()},
-  }
+  report = _report(
+      data_dir, settings, sp.get_piece_size(),
+      {d: {**entries[d]['report'], 'splits': splits[d]} for d in names},
+      timings)
   write_json(os.path.join(workdir, 'data_report.json'), report)
   return report
 

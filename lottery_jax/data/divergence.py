@@ -1,13 +1,15 @@
-"""Jensen-Shannon divergence between domains (SPEC.md section 2, Figure 1)."""
+"""Jensen-Shannon divergence between domains (SPEC.md section 2, Figure 1).
+
+This module owns the numbers of Figure 1: unigram distributions, the
+divergence and `domain_divergence` over a prepared work directory. Drawing
+them is `plots.plot_heatmap`'s; nothing here imports matplotlib.
+"""
 
 from __future__ import annotations
 
-import os
 from typing import Dict, Sequence
 
 import numpy as np
-
-from lottery_jax import files
 
 
 def unigram_distribution(ids: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -50,29 +52,6 @@ def divergence_matrix(distributions: Sequence[np.ndarray]) -> np.ndarray:
       jsd[i, j] = jsd[j, i] = jensen_shannon(distributions[i],
                                              distributions[j])
   return jsd
-
-
-def plot_heatmap(jsd: np.ndarray, domains: Sequence[str], path: str) -> None:
-  """Draws the labelled divergence heatmap (Figure 1) to `path` (PNG/PDF)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
-  fig, ax = plt.subplots(figsize=(6.0, 4.6))
-  image = ax.imshow(jsd, cmap='viridis')
-  ax.set_xticks(range(len(domains)), labels=domains, rotation=30, ha='right')
-  ax.set_yticks(range(len(domains)), labels=domains)
-  threshold = jsd.max() / 2 if jsd.max() > 0 else 1
-  for i in range(len(domains)):
-    for j in range(len(domains)):
-      ax.text(j, i, f'{jsd[i, j]:.3f}', ha='center', va='center', fontsize=8,
-              color='black' if jsd[i, j] > threshold else 'white')
-  ax.set_title('Jensen-Shannon divergence of subword unigrams', fontsize=10)
-  fig.colorbar(image, ax=ax, label='JSD (nats)')
-  fig.tight_layout()
-  with files.atomic_write(path) as f:
-    fig.savefig(f, dpi=150, format=os.path.splitext(path)[1][1:] or 'png')
-  plt.close(fig)
 
 
 def domain_divergence(workdir: str, domains: Sequence[str]) -> Dict:

@@ -1,5 +1,9 @@
 """The five review domains: where their files are, deduplication, splits.
 
+This module owns the domain registry (`DOMAINS`, the file `LAYOUTS` of a data
+directory), the deduplication key and the balanced split; `download` and
+`dataset` take domain names and file locations from here.
+
 The split of a domain is a pure function of its records and a data seed
 (SPEC.md section 1): records are first put in an order that depends only on
 their text, so neither the order of files nor the training seed changes it.
@@ -22,9 +26,12 @@ from lottery_jax.data import input_pipeline
 DOMAINS = ('books', 'electronics', 'movies', 'cds', 'home')
 SPLITS = ('train', 'valid', 'test')
 
+# The folder of the data directory that `download.download_all` fills.
+MCAULEY_DIR = 'mcauley'
+
 # File patterns per domain, relative to the data directory. `shared` is the
 # table of ../shared/data/amazon_reviews/README.md; `mcauley` is what
-# `experiments.download_mcauley` writes.
+# `experiments.download_mcauley` writes (`download.output_path`).
 LAYOUTS: Dict[str, Dict[str, Tuple[str, ...]]] = {
     'shared': {
         'books': ('blitzer/books/*.review', 'webis_cls10/books/*.review',
@@ -37,7 +44,7 @@ LAYOUTS: Dict[str, Dict[str, Tuple[str, ...]]] = {
         'home': ('blitzer/kitchen_&_housewares/*.review',
                  'fdu_mtl/kitchen_housewares.task.*'),
     },
-    'mcauley': {d: (f'mcauley/{d}.jsonl.gz',) for d in DOMAINS},
+    'mcauley': {d: (f'{MCAULEY_DIR}/{d}.jsonl.gz',) for d in DOMAINS},
 }
 
 DEDUP_KEY_CHARS = 150

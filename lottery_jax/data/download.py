@@ -1,5 +1,11 @@
 """Streaming downloader for McAuley Amazon review category files.
 
+This module owns fetching: the McAuley URLs of each domain, the streaming
+download and download_report.json. Which domains exist and where their files
+go in a data directory is the registry's (`domains.DOMAINS` and
+``domains.LAYOUTS['mcauley']``), so what `download_all` writes is what
+``--config.data.layout=mcauley`` reads.
+
 The category files are gigabytes, but the experiments need only a few
 thousand reviews of each class per domain. `download_domain` therefore reads
 the gzip stream straight from the HTTP response, keeps the raw JSON line of
@@ -24,21 +30,21 @@ import contextlib
 import gzip
 import http.client
 import io
-import json
 import logging
 import os
 import time
 from typing import BinaryIO, Dict, Iterator, Optional, Sequence
 import urllib.error
 import urllib.request
-import uuid
 import zlib
 
+from lottery_jax import files
+from lottery_jax.data import domains as domains_lib
 from lottery_jax.data import input_pipeline
 
-DOMAINS = ('books', 'electronics', 'movies', 'cds', 'home')
 RELEASES = ('2023', '2018')
 
+# The remote file name of each domain of `domains.DOMAINS`.
 _FILE_STEMS = {
     'books': 'Books',
     'electronics': 'Electronics',
@@ -56,11 +62,13 @@ _SUFFIXES = {'2023': '.jsonl.gz', '2018': '.json.gz'}
 # MCAULEY_URLS[release][domain] -> URL of the full category file.
 MCAULEY_URLS: Dict[str, Dict[str, str]] = {
     release: {
-        domain: f'{_BASE_URLS[release]}/{stem}{_SUFFIXES[release]}'
-        for domain, stem in _FILE_STEMS.items()
+        domain: f'{_BASE_URLS[release]}/{_FILE_STEMS[domain]}'
+                f'{_SUFFIXES[release]}'
+        for domain in domains_lib.DOMAINS
     } for release in RELEASES
 }
 
+# Written beside the domain files, in the folder of the 'mcauley' layout.
 REPORT_NAME = 'download_report.json'
 # Skip reason for 3-star reviews, which have no binary label.
 THREE_STAR = 'three_star'
@@ -83,7 +91,7 @@ def domain_url(domain: str, release: str = '2023',
   """Returns the URL of one domain's category file.
 
   Args:
-    domain: one of DOMAINS.
+    domain: one of `domains.DOMAINS`.
     release: '2023' or '2018'.
     base_url: when set, replaces everything before the file name (a mirror,
       or a local server in tests).
@@ -94,9 +102,9 @@ def domain_url(domain: str, release: str = '2023',
   if release not in MCAULEY_URLS:
     raise ValueError(
         f'unknown release {release!r}; choose from {", ".join(RELEASES)}')
-  if domain not in DOMAINS:
-    raise ValueError(
-        f'unknown domain {domain!r}; choose from {", ".join(DOMAINS)}')
+  if domain not in domains_lib.DOMAINS:
+    raise ValueError(f'unknown domain {domain!r}; choose from '
+                     f'{", ".join(domains_lib.DOMAINS)}')
   url = MCAULEY_URLS[release][domain]
   if base_url:
     url = base_url.rstrip('/') + '/' + url.rsplit('/', 1)[1]
@@ -218,11 +226,9 @@ def download_domain(url: str,
     _log.info('%s exists, reusing it', out_path)
     return _count_existing(url, out_path, per_class)
 
-  folder = os.path.dirname(os.path.abspath(out_path))
-  os.makedirs(folder, exist_ok=True)
-  # Hidden and unique, in the same folder so that os.replace is atomic.
-  tmp_path = os.path.join(
-      folder, f'.{os.path.basename(out_path)}.{uuid.uuid4().hex[:8]}.part')
+  # The folder exists even when the download fails, as it would after a
+  # success: only the file is all-or-nothing.
+  os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   start = time.monotonic()
   kept = [0, 0]
   skipped = collections.Counter()
@@ -230,53 +236,49 @@ def download_domain(url: str,
   state = {'truncated': False}
   stopped_early = False
   response = _open_url(url, timeout)
-  try:
-    with contextlib.closing(response), open(tmp_path, 'xb') as raw_out:
-      length = response.headers.get('Content-Length')
-      bytes_total = int(length) if length and length.isdigit() else None
-      counter = _CountingReader(response)
-      buffered = io.BufferedReader(counter, buffer_size=_READ_BUFFER)
-      try:
-        is_gzip = buffered.peek(2)[:2] == b'\x1f\x8b'
-      except (OSError, http.client.HTTPException) as e:
-        raise DownloadError(f'{url}: download failed while reading: {e}') from e
-      source = gzip.GzipFile(fileobj=buffered) if is_gzip else buffered
-      # mtime=0: the same kept lines give the same bytes.
-      with gzip.GzipFile(filename='', mode='wb', fileobj=raw_out,
-                         mtime=0) as out:
-        for line in _stream_lines(iter(source), url, state):
-          lines_read += 1
-          if lines_read % _PROGRESS_EVERY == 0:
-            _log.info('%s: %d lines read, kept %d negative and %d positive',
-                      url, lines_read, kept[0], kept[1])
-          if not line.strip():
-            continue
-          try:
-            review = input_pipeline.parse_json_line(line)
-          except input_pipeline.SkipRecord as s:
-            skipped[s.reason] += 1
-            continue
-          if review.label is None:
-            skipped[THREE_STAR] += 1
-            continue
-          if kept[review.label] >= per_class:
-            continue  # This label is full; wait for the other one.
-          out.write(line if line.endswith(b'\n') else line + b'\n')
-          kept[review.label] += 1
-          if min(kept) >= per_class:
-            stopped_early = True
-            break
+  # atomic_write: on any error, including the checks below, nothing is left
+  # at out_path.
+  with contextlib.closing(response), files.atomic_write(out_path) as raw_out:
+    length = response.headers.get('Content-Length')
+    bytes_total = int(length) if length and length.isdigit() else None
+    counter = _CountingReader(response)
+    buffered = io.BufferedReader(counter, buffer_size=_READ_BUFFER)
+    try:
+      is_gzip = buffered.peek(2)[:2] == b'\x1f\x8b'
+    except (OSError, http.client.HTTPException) as e:
+      raise DownloadError(f'{url}: download failed while reading: {e}') from e
+    source = gzip.GzipFile(fileobj=buffered) if is_gzip else buffered
+    # mtime=0: the same kept lines give the same bytes.
+    with gzip.GzipFile(filename='', mode='wb', fileobj=raw_out,
+                       mtime=0) as out:
+      for line in _stream_lines(iter(source), url, state):
+        lines_read += 1
+        if lines_read % _PROGRESS_EVERY == 0:
+          _log.info('%s: %d lines read, kept %d negative and %d positive',
+                    url, lines_read, kept[0], kept[1])
+        if not line.strip():
+          continue
+        try:
+          review = input_pipeline.parse_json_line(line)
+        except input_pipeline.SkipRecord as s:
+          skipped[s.reason] += 1
+          continue
+        if review.label is None:
+          skipped[THREE_STAR] += 1
+          continue
+        if kept[review.label] >= per_class:
+          continue  # This label is full; wait for the other one.
+        out.write(line if line.endswith(b'\n') else line + b'\n')
+        kept[review.label] += 1
+        if min(kept) >= per_class:
+          stopped_early = True
+          break
     if not any(kept):
       reasons = ', '.join(f'{k}: {v}' for k, v in sorted(skipped.items()))
       raise DownloadError(
           f'{url}: no usable review in {lines_read} lines read'
           + (f' (skipped {reasons})' if reasons else '')
           + '; is this a McAuley JSON-lines file?')
-    os.replace(tmp_path, out_path)
-  except BaseException:
-    with contextlib.suppress(OSError):
-      os.remove(tmp_path)
-    raise
 
   complete = min(kept) >= per_class
   if not complete:
@@ -305,25 +307,18 @@ def download_domain(url: str,
   }
 
 
-def _write_json_atomic(path: str, obj) -> None:
-  tmp_path = f'{path}.{uuid.uuid4().hex[:8]}.part'
-  try:
-    with open(tmp_path, 'x', encoding='utf-8') as f:
-      json.dump(obj, f, indent=2, sort_keys=True)
-      f.write('\n')
-    os.replace(tmp_path, path)
-  except BaseException:
-    with contextlib.suppress(OSError):
-      os.remove(tmp_path)
-    raise
+def output_path(out_dir: str, domain: str) -> str:
+  """Where `download_all` writes `domain`: the file that the 'mcauley' layout
+  of `domains.LAYOUTS` reads, under `out_dir`."""
+  (pattern,) = domains_lib.LAYOUTS['mcauley'][domain]
+  return os.path.join(out_dir, pattern)
 
 
 def _read_report(path: str) -> dict:
   """The domains of an earlier report, or {} when there is none usable."""
   try:
-    with open(path, encoding='utf-8') as f:
-      domains = json.load(f).get('domains', {})
-  except (OSError, ValueError, AttributeError):
+    domains = files.read_json(path).get('domains', {})
+  except (OSError, ValueError, AttributeError):  # CorruptFileError included.
     return {}
   return domains if isinstance(domains, dict) else {}
 
@@ -335,7 +330,7 @@ def download_all(out_dir: str,
                  base_url: Optional[str] = None,
                  overwrite: bool = False,
                  timeout: float = DEFAULT_TIMEOUT) -> Dict[str, dict]:
-  """Downloads each domain to ``{out_dir}/mcauley/{domain}.jsonl.gz``.
+  """Downloads each domain to `output_path` (``mcauley/{domain}.jsonl.gz``).
 
   Also writes ``{out_dir}/mcauley/download_report.json`` (atomically, after
   each domain, so a failure keeps the report of the domains already done);
@@ -344,7 +339,7 @@ def download_all(out_dir: str,
   Args:
     out_dir: the data folder.
     per_class: reviews of each label to keep per domain.
-    domains: a subset of DOMAINS; all five when None.
+    domains: a subset of `domains.DOMAINS`; all five when None.
     release: '2023' or '2018' (see MCAULEY_URLS).
     base_url: replaces everything before the file name in each URL.
     overwrite: download again files that exist.
@@ -358,24 +353,26 @@ def download_all(out_dir: str,
     DownloadError: see `download_domain`.
   """
   # dict.fromkeys: drops repeats, keeps the order.
-  domains = list(dict.fromkeys(DOMAINS if domains is None else domains))
+  domains = list(dict.fromkeys(
+      domains_lib.DOMAINS if domains is None else domains))
   if not domains:
-    raise ValueError(f'no domain given; choose from {", ".join(DOMAINS)}')
+    raise ValueError('no domain given; choose from '
+                     f'{", ".join(domains_lib.DOMAINS)}')
   urls = {d: domain_url(d, release, base_url) for d in domains}  # Validates.
   if per_class < 1:
     raise ValueError(f'per_class must be at least 1, got {per_class}')
-  folder = os.path.join(out_dir, 'mcauley')
+  folder = os.path.join(out_dir, domains_lib.MCAULEY_DIR)
   os.makedirs(folder, exist_ok=True)
   report_path = os.path.join(folder, REPORT_NAME)
   all_reports = _read_report(report_path)
   reports = {}
   for domain in domains:
-    out_path = os.path.join(folder, f'{domain}.jsonl.gz')
+    out_path = output_path(out_dir, domain)
     _log.info('%s: %s -> %s', domain, urls[domain], out_path)
     report = download_domain(urls[domain], out_path, per_class,
                              timeout=timeout, overwrite=overwrite)
     report['release'] = release
     reports[domain] = report
     all_reports[domain] = report
-    _write_json_atomic(report_path, {'domains': all_reports})
+    files.write_json(report_path, {'domains': all_reports})
   return reports

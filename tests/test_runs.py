@@ -1,0 +1,82 @@
+"""Tests of the run layer's own pieces: run names from the prepared data,
+refusing to resume on other data, rows that all seeds agree on."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from experiments.configs import smoke
+from lottery_jax import config as config_lib
+from lottery_jax import fit
+from lottery_jax import runs
+from lottery_jax import tickets
+
+
+def _settings(**data):
+  config = smoke.get_config()
+  config.lottery.rounds = 1
+  config.lottery.domains = 'home'
+  for k, v in data.items():
+    setattr(config.data, k, v)
+  return config_lib.settings(config)
+
+
+def test_other_encoded_data_is_another_run(tiny_data_dir, tmp_path):
+  """data.max_length changes the encoding but no setting of the run: the
+  run's name must change with the data, not resume the old rounds."""
+  workdir = str(tmp_path)
+  long = _settings()
+  data_workdir = runs.prepare_data(long.data, tiny_data_dir, workdir)
+  first = tickets.find_tickets(long, data_workdir, workdir, 'home')
+  long_dir = runs.tickets_dir(
+      workdir, 'home', long, runs.data_fingerprint(data_workdir, ['home']))
+
+  short = _settings(max_length=8)  # Re-encodes the same reviews.
+  runs.prepare_data(short.data, tiny_data_dir, workdir)
+  data = runs.data_fingerprint(data_workdir, ['home'])
+  short_dir = runs.tickets_dir(workdir, 'home', short, data)
+  assert short_dir != long_dir
+  lines = []
+  tickets.find_tickets(short, data_workdir, workdir, 'home', log=lines.append)
+  assert os.path.isdir(os.path.join(short_dir, 'round_000'))
+  assert len(lines) == 3 and not any('(resumed)' in x for x in lines)
+  assert runs.finished_run_rows(long_dir) == first  # Left as it was.
+  # With only the tickets of the old encoding, transfer says so.
+  shutil.rmtree(short_dir)
+  with pytest.raises(config_lib.ConfigError, match='other prepared data'):
+    tickets.source_tickets(short, data_workdir, workdir, 'home')
+
+
+def test_a_run_directory_of_other_data_is_refused(tmp_path):
+  settings = _settings()
+  run_dir = str(tmp_path / 'run')
+  runs.open_run(run_dir, settings, {'vocab': 'a', 'home': 'k1'})
+  runs.open_run(run_dir, settings, {'vocab': 'a', 'home': 'k1'})  # Resumes.
+  with pytest.raises(config_lib.ConfigError, match='trained on other data'):
+    runs.open_run(run_dir, settings, {'vocab': 'a', 'home': 'k2'})
+
+
+def _result(seeds):
+  zeros = np.zeros(seeds)
+  return fit.FitResult(params=None, valid_accuracy=zeros + 0.5,
+                       test_accuracy=zeros + 0.6,
+                       best_epoch_index=np.array([0, 2][:seeds]),
+                       epochs_run=zeros + 3)
+
+
+def test_rows_count_best_epochs_from_one_and_need_agreeing_seeds():
+  params = {'kernel': np.ones((2, 2, 2), np.float32)}
+  masks = {'kernel': np.array([[[True, False], [True, True]]] * 2)}
+  rows = runs.make_rows(_result(2), masks, params, [7, 8],
+                        experiment='tickets', source='home', target='home',
+                        strategy='ticket_reset', round_=1, seconds=1.0)
+  assert [r['seed'] for r in rows] == [7, 8]
+  assert [r['best_epoch'] for r in rows] == [1, 3]  # 1-based in rows.
+  assert rows[0]['sparsity'] == 0.25
+  masks['kernel'][1, 0, 0] = False  # Seed 8 pruned one weight more.
+  with pytest.raises(ValueError, match='different numbers'):
+    runs.make_rows(_result(2), masks, params, [7, 8], experiment='tickets',
+                   source='home', target='home', strategy='ticket_reset',
+                   round_=1, seconds=1.0)
