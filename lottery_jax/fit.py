@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import flax
 import jax

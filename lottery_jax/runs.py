@@ -32,7 +32,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import jax
-import ml_collections
 import numpy as np
 
 from lottery_jax import checkpoints

@@ -21,9 +21,10 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from lottery_jax import config as config_lib
 from lottery_jax.data import input_pipeline
 
-DOMAINS = ('books', 'electronics', 'movies', 'cds', 'home')
+DOMAINS = config_lib.DOMAINS
 SPLITS = ('train', 'valid', 'test')
 
 # The folder of the data directory that `download.download_all` fills.
