@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmarks import common
 from lottery_jax.data import dataset
+from lottery_jax import batching
 from lottery_jax import train
 
 _DATA = flags.DEFINE_string('data_workdir', None,
@@ -60,7 +61,7 @@ def main(argv):
     return out
 
   fixed = batches(500, np.arange(_EXAMPLES.value))
-  buckets = dataset.length_buckets(data['length'],
+  buckets = batching.length_buckets(data['length'],
                                    list(map(int, _BOUNDARIES.value)))
   bucketed = [x for length, idx in buckets for x in batches(length, idx)]
 

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lottery_jax import batching
+from lottery_jax import fit
 from lottery_jax import masks as masks_lib
 from lottery_jax import models
 from lottery_jax import train
@@ -175,27 +177,33 @@ def paper_model(**overrides) -> models.TextCNN:
 
 def seed_programs(conv: str, seeds: int, examples: int, length: int,
                   batch_size: int) -> Dict[str, Callable[[], Any]]:
-  """Whole training epochs of `seeds` seeds three ways, as `fit_seeds` runs
-  them (data on device, an epoch one lax.scan), each a compiled callable
-  returning the epochs' metrics: 'sequential' (the one-seed program, once
-  per seed), 'vmapped' (one vmapped program) and 'seed_chunk=1' (one
-  program mapping the seeds one at a time, `train.over_seeds`)."""
+  """Whole training epochs of `seeds` seeds three ways, as `fit.FitProgram`
+  runs them (data on device, an epoch one lax.scan), each a compiled
+  callable returning the epochs' metrics: 'sequential' (the one-seed
+  program, once per seed), 'vmapped' (one vmapped program) and
+  'seed_chunk=1' (one program mapping the seeds one at a time,
+  `fit.over_seeds`)."""
   model = paper_model(conv_impl=conv)
   tx = train.make_optimizer()
   data = random_batch(examples, length, full=False)
   data.pop('weight')
-  epoch = functools.partial(train.train_epoch, model=model, tx=tx,
+  data = batching.bucketize(jax.tree.map(np.asarray, data))
+  bucket, rows = batching.epoch_steps(data.sizes, batch_size, 0)
+  epoch = functools.partial(fit.train_epoch, model=model, tx=tx,
                             batch_size=batch_size)
   keys = jax.random.split(jax.random.key(0), seeds)
   states = [half_pruned_state(model, tx, length, seed=i)
             for i in range(seeds)]
   stacked = jax.tree.map(lambda *x: jnp.stack(x), *states)
+  axes = (0, None, 0, None, None, None)
   single = jax.jit(epoch)
-  vmapped = jax.jit(jax.vmap(epoch, in_axes=(0, None, 0, 0, None)))
-  mapped = jax.jit(train.over_seeds(epoch, (0, None, 0, 0, None), chunk=1))
+  vmapped = jax.jit(jax.vmap(epoch, in_axes=axes))
+  mapped = jax.jit(fit.over_seeds(epoch, axes, chunk=1))
+  both = fit.SeedKeys(keys, keys)
   return {
-      'sequential': lambda: [single(states[i], data, keys[i], keys[i], 0)[1]
-                             for i in range(seeds)],
-      'vmapped': lambda: vmapped(stacked, data, keys, keys, 0)[1],
-      'seed_chunk=1': lambda: mapped(stacked, data, keys, keys, 0)[1],
+      'sequential': lambda: [
+          single(states[i], data, fit.SeedKeys(keys[i], keys[i]), 0, bucket,
+                 rows)[1] for i in range(seeds)],
+      'vmapped': lambda: vmapped(stacked, data, both, 0, bucket, rows)[1],
+      'seed_chunk=1': lambda: mapped(stacked, data, both, 0, bucket, rows)[1],
   }

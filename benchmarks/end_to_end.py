@@ -17,7 +17,9 @@ from absl import flags
 from ml_collections import config_flags
 
 from benchmarks import common
-from lottery_jax import lottery
+from lottery_jax import config as config_lib
+from lottery_jax import runs
+from lottery_jax import tickets
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', 'experiments/configs/cpu.py', 'Preset file.')
@@ -30,12 +32,14 @@ def main(argv):
   del argv
   config = _CONFIG.value
   config.lottery.domains = _DOMAIN.value
+  settings = config_lib.settings(config)
   with tempfile.TemporaryDirectory() as workdir:
     start = time.time()
-    lottery.prepare_data(config, _DATA_DIR.value, workdir)
+    data_workdir = runs.prepare_data(settings.data, _DATA_DIR.value, workdir)
     t_data = time.time() - start
     start = time.time()
-    rows = lottery.run_find_tickets(config, None, workdir, log=print)
+    rows = tickets.find_all_tickets(settings, data_workdir, workdir,
+                                    log=print)
     t_tickets = time.time() - start
   peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   trainings = len({(r['strategy'], r['round']) for r in rows})

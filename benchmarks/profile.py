@@ -2,7 +2,7 @@
 
   python -m benchmarks.profile [--length=500] [--seeds=5]
 
-Traces whole training epochs (`train.train_epoch`, as `fit_seeds` runs
+Traces whole training epochs (`fit.train_epoch`, as `fit.FitProgram` runs
 them) with `jax.profiler` and sums the duration of the compiled program's
 ops, grouped into convolutions, matmuls (XLA CPU runs dots as YNNPACK
 fusions), random bits, layout copies, scatters/gathers and other fused

@@ -3,10 +3,10 @@
   python -m benchmarks.seeds [--lengths=128,500] [--seeds=5] \
       [--convs=xla,matmul]
 
-Each side runs whole training epochs the way `train.fit_seeds` does (data
+Each side runs whole training epochs the way `fit.FitProgram` does (data
 on device, an epoch as one lax.scan): vmapped, the five seeds are one
 program; seed_chunk=1, one program that maps the seeds one at a time
-(`train.over_seeds`); sequential, the single-seed program runs five times.
+(`fit.over_seeds`); sequential, the single-seed program runs five times.
 """
 
 import itertools

@@ -109,9 +109,10 @@ def write_summary_csv(path: str, rows: List[Dict[str, Any]]) -> None:
     writer.writerows(summary)
 
 
-def write_outputs(results_dir: str) -> List[str]:
+def write_outputs(results_dir: str, up_to: float = 0.9) -> List[str]:
   """summary.csv, the figures and report.md from the saved results alone
-  (results.jsonl, divergence.json and study.json of `results_dir`)."""
+  (results.jsonl, divergence.json and study.json of `results_dir`); the
+  findings are judged up to the round nearest `up_to` sparsity."""
   # Imported here: matplotlib is needed only once the results exist.
   from lottery_jax import plots  # pylint: disable=g-import-not-at-top
   from lottery_jax import report  # pylint: disable=g-import-not-at-top
@@ -123,5 +124,5 @@ def write_outputs(results_dir: str) -> List[str]:
   written = plots.draw_all(results_dir)
   path = os.path.join(results_dir, 'report.md')
   with files.atomic_write(path, 'w') as f:
-    f.write(report.make_report(results_dir))
+    f.write(report.make_report(results_dir, up_to))
   return written + [path]

@@ -7,15 +7,20 @@ import pytest
 
 from lottery_jax import files
 from lottery_jax import plots
+from lottery_jax import findings
 from lottery_jax import report
 from lottery_jax import results
 
 SPARSITY = [0.0, 0.55, 0.7975, 0.9089, 0.959, 0.9815]
+# The paper preset's rounds at 35% a round, rounded as the rows are: ...,
+# 82.1, 88.4, 92.5, 95.1, 96.8%.
+PAPER = [round(1 - 0.65 ** r, 6) for r in range(9)]
 
 
-def _rows(curves, seeds=5, noise=0.01):
+def _rows(curves, seeds=5, noise=0.01, grid=SPARSITY):
   """Rows from {(experiment, source, target, strategy): [mean per round]}.
-  FULL-MODEL has one value (round 0); the others start at round 1."""
+  FULL-MODEL has one value (round 0); the others start at round 1, round r
+  at sparsity grid[r]."""
   rng = np.random.default_rng(0)
   rows = []
   for (experiment, source, target, strategy), means in curves.items():
@@ -26,7 +31,7 @@ def _rows(curves, seeds=5, noise=0.01):
         acc = mean + noise * rng.standard_normal()
         rows.append(dict(experiment=experiment, source=source, target=target,
                          strategy=strategy, seed=seed, round=r,
-                         sparsity=SPARSITY[r], sparsity_all=SPARSITY[r] * 0.9,
+                         sparsity=grid[r], sparsity_all=grid[r] * 0.9,
                          valid_accuracy=acc, test_accuracy=acc, best_epoch=1,
                          epochs_run=2, wall_time=1.0))
   return rows
@@ -83,14 +88,91 @@ def test_findings_that_do_not_hold_are_reported_as_such(tmp_path):
   assert '(books -> home); within 5 points in 1 of 2 pairs' in text
 
 
+def _cut(grid, up_to=0.9):
+  curves = {('tickets', 'books', 'books', 'ticket_reset'): [0.8] * (
+      len(grid) - 1)}
+  return findings.sparsity_cut(findings.Results(_rows(curves, grid=grid)), up_to)
+
+
+def test_the_cut_is_the_round_nearest_the_target_on_the_rows_grid():
+  assert PAPER[5:7] == [0.883971, 0.924581]
+  assert _cut(PAPER) == 0.883971  # 1.6 points below 90%, 92.5% is 2.5 above.
+  assert _cut(SPARSITY) == 0.9089
+  assert _cut(PAPER, up_to=0.95) == 0.950978
+  assert _cut([0.0, 0.6, 0.84, 0.936]) == 0.936  # Nearest may lie above.
+  # Equally near: the lower, although in floats 0.95 - 0.9 < 0.9 - 0.85.
+  assert _cut([0.0, 0.85, 0.95]) == 0.85
+  assert _cut([0.0, 0.5, 0.75], up_to=1.0) == 0.75
+  assert findings.sparsity_cut(findings.Results([]), 0.9) == 0.9
+
+
+def _paper_grid(late_drop=0.0):
+  """Paper-grid rows: RESET never below FULL-MODEL and close to RANDOM up to
+  88.4%; from 92.5% on RESET drops below FULL-MODEL, RANDOM 12 points below
+  RESET, and transferred masks `late_drop` below the target's RESET."""
+  reset = [0.82, 0.83, 0.83, 0.82, 0.805, 0.74, 0.72, 0.70]
+  curves = {}
+  for d in ('books', 'home'):
+    curves[('tickets', d, d, 'full_model')] = [0.80]
+    curves[('tickets', d, d, 'ticket_reset')] = reset
+    curves[('tickets', d, d, 'ticket_random')] = [
+        m - (0.12 if r >= 6 else 0.0) for r, m in enumerate(reset, 1)]
+  for s, t in (('books', 'home'), ('home', 'books')):
+    curves[('transfer', s, t, 'masks_reset')] = [
+        m - (late_drop if r >= 6 else 0.01) for r, m in enumerate(reset, 1)]
+    curves[('transfer', s, t, 'masks_random')] = [m - 0.1 for m in reset]
+  return _rows(curves, grid=PAPER)
+
+
+def test_the_paper_grid_is_judged_up_to_its_88_percent_round(tmp_path):
+  text = report.make_report(_write(tmp_path, _paper_grid(late_drop=0.1)))
+  # 88.4% is the last round up to the cut, 92.5% the first beyond it.
+  assert 'Rounds up to 88% sparsity (the round nearest 90%)' in text
+  assert 'FULL-MODEL up to ~90% sparsity: REPRODUCED' in text
+  assert 'never significantly below' in text
+  assert 'smallest RESET - FULL +0.' in text and '(at 88.4%)' in text
+  assert 'phase transition): REPRODUCED' in text
+  assert 'books: up to 88% close (no significant gap)' in text
+  assert 'stays significantly above from 92.5% on' in text
+  assert 'TICKET-TARGET up to ~90%: REPRODUCED' in text
+  assert 'MASKS-RESET: largest shortfall below TICKET-TARGET up to 88%' in text
+
+
+def test_a_higher_target_moves_the_cut_and_the_verdicts(tmp_path):
+  """The same rows judged up to ~95%: 92.5% and 95.1% now count as "up to",
+  where RESET is below FULL-MODEL and apart from RANDOM (a fixed 91% cut
+  would still call every finding reproduced)."""
+  text = report.make_report(_write(tmp_path, _paper_grid(late_drop=0.1)),
+                            up_to=0.95)
+  assert ('FULL-MODEL up to ~95% sparsity: NOT REPRODUCED.** Rounds up to '
+          '95% sparsity (the round nearest 95%)') in text
+  assert 'significantly below at 92.5%, 95.1%.' in text
+  assert 'phase transition): NOT REPRODUCED' in text
+  assert 'books: up to 95% already apart at 92.5%, 95.1%' in text
+  assert 'TICKET-TARGET up to ~95%: NOT REPRODUCED' in text
+
+
+def test_a_cut_above_91_percent_includes_its_round(tmp_path):
+  """At 60% a round the round nearest 90% is 93.6%: a gap there is "up to"
+  about 90%, and no round is left to part in."""
+  grid = [0.0, 0.6, 0.84, 0.936, 0.9744]
+  curves = {('tickets', 'books', 'books', 'full_model'): [0.80],
+            ('tickets', 'books', 'books', 'ticket_reset'): [0.82] * 4,
+            ('tickets', 'books', 'books', 'ticket_random'): [
+                0.82, 0.82, 0.70, 0.82]}
+  text = report.make_report(_write(tmp_path, _rows(curves, grid=grid)))
+  assert 'books: up to 94% already apart at 93.6%' in text
+  assert 'phase transition): NOT REPRODUCED' in text
+
+
 def test_welch_handles_constant_and_single_samples():
   chance = np.full(5, 0.5)
-  assert report._welch(np.full(5, 0.6), chance, 'greater') == 0.0
-  assert report._welch(np.full(5, 0.6), chance, 'less') == 1.0
-  assert report._welch(chance, chance, 'two-sided') == 1.0
-  assert report._welch(np.array([0.9]), np.array([0.1]), 'greater') == 1.0
+  assert findings._welch(np.full(5, 0.6), chance, 'greater') == 0.0
+  assert findings._welch(np.full(5, 0.6), chance, 'less') == 1.0
+  assert findings._welch(chance, chance, 'two-sided') == 1.0
+  assert findings._welch(np.array([0.9]), np.array([0.1]), 'greater') == 1.0
   rng = np.random.default_rng(0)
-  assert report._welch(0.8 + 0.01 * rng.standard_normal(5),
+  assert findings._welch(0.8 + 0.01 * rng.standard_normal(5),
                        0.6 + 0.01 * rng.standard_normal(5), 'greater') < 1e-4
 
 
