@@ -8,6 +8,8 @@ import sys
 import pytest
 
 from experiments.configs import smoke
+from lottery_jax import config as config_lib
+from lottery_jax.data import dataset
 from lottery_jax.data import domains
 from lottery_jax import results
 from lottery_jax import study
@@ -29,11 +31,27 @@ def _round_dirs(workdir):
   return found
 
 
-def test_study_runs_every_stage_and_resumes(tiny_data_dir, tmp_path):
+def _counted(monkeypatch, module, name):
+  calls = []
+  original = getattr(module, name)
+
+  def counting(*args, **kwargs):
+    calls.append(name)
+    return original(*args, **kwargs)
+
+  monkeypatch.setattr(module, name, counting)
+  return calls
+
+
+def test_study_runs_every_stage_and_resumes(tiny_data_dir, tmp_path,
+                                            monkeypatch):
   workdir, out = str(tmp_path / 'work'), tmp_path / 'out'
   config = _config()
+  checks = _counted(monkeypatch, config_lib, 'settings')
+  prepares = _counted(monkeypatch, dataset, 'prepare')
   record = study.run_study(config, tiny_data_dir, workdir, str(out),
                            log=lambda _: None)
+  assert len(checks) == 1 and len(prepares) == 1  # Once per command.
   assert list(record['invocations'][0]['stages']) == list(study.STAGES)
 
   rows = results.read_rows(str(out / 'results.jsonl'))
