@@ -319,34 +319,48 @@ def cached_round(directory: str, compute: Callable[[], Tuple[Any, Any, Any]],
   return params, masks, rows, True
 
 
-class Runner:
-  """The trainings of one domain: its data, the compiled fit, the seeds.
+class Run:
+  """The trainings of one run directory: one experiment's rounds on one
+  target domain, with its data, the compiled fit and the seeds' keys.
 
-  `fit` trains [seeds] params on the domain's splits; pass your own (with
-  the signature of `fit.FitProgram.fit` without the splits) to observe or
-  replace the training.
+  `fit` trains [seeds] params on the target's splits; pass your own (with
+  the signature of `fit.FitProgram.fit`) to observe or replace the training.
   """
 
   def __init__(self, settings: config_lib.Settings, data_workdir: str,
-               domain: str, program: Optional[fit_lib.FitProgram] = None,
-               fit: Optional[lottery.FitFn] = None, log: Log = logging.info):
-    self.settings, self.domain, self.log = settings, domain, log
+               run_dir: str, *, experiment: str, source: str, target: str,
+               program: Optional[fit_lib.FitProgram] = None,
+               fit: Optional[lottery.FitFn] = None):
+    self.settings, self.run_dir = settings, run_dir
+    self.experiment, self.source, self.target = experiment, source, target
     self.program = program or fit_program(settings)
     self.model = self.program.model
     self.roots = lottery.seed_roots(settings.lottery.seed_ids)
     self.template = lottery.mask_template(self.model,
                                           settings.fit.max_length)
-    splits = load_splits(settings, data_workdir, domain)
+    splits = load_splits(settings, data_workdir, target)
     self.fit = functools.partial(fit or self.program.fit, train=splits[
         'train'], valid=splits['valid'], test=splits['test'])
 
-  def round(self, run_dir: str, strategy: str, round_: int, masks_fn,
-            theta_0, progress: Progress, *, experiment: str, source: str,
-            save_arrays: bool = True, extra=None):
-    """Trains (or loads) one round; returns (params, masks, rows)."""
-    what = f'{strategy} round {round_}'
-    where = (f'{source}->{self.domain} {what}' if source != self.domain
-             else f'{self.domain} {what}')
+  def round(self, strategy: str, round_: int, masks_fn: Callable[[], Any],
+            theta_0, *, save_arrays: bool = True, extra=None):
+    """Trains one round, or loads it if it finished.
+
+    Args:
+      strategy: a key of `lottery.STRATEGIES`.
+      round_: the round.
+      masks_fn: returns the round's [seeds] masks (called only to train).
+      theta_0: [seeds] theta_0 for `lottery.imp_round`.
+      save_arrays: keep the trained params and masks (else the rows only).
+      extra: more arrays to save with them.
+
+    Returns:
+      (params, masks, rows, seconds): seconds is None for a round loaded
+      from disk, whose arrays are None if they were not saved.
+    """
+    seeds = self.settings.lottery.seed_ids
+    where = (f'{self.source}->{self.target}' if self.source != self.target
+             else self.target) + f' {strategy} round {round_}'
     start = time.time()
 
     def compute():
@@ -355,16 +369,15 @@ class Runner:
           self.fit, strategy, round_, masks, roots=self.roots,
           theta_0=theta_0, model=self.model,
           max_length=self.settings.fit.max_length,
-          on_epoch=nan_guard(where, self.settings.lottery.seed_ids, run_dir))
+          on_epoch=nan_guard(where, seeds, self.run_dir))
       params = jax.tree.map(np.asarray, result.params)
-      rows = make_rows(result, masks, params, self.settings.lottery.seed_ids,
-                       experiment=experiment, source=source,
-                       target=self.domain, strategy=strategy, round_=round_,
+      rows = make_rows(result, masks, params, seeds,
+                       experiment=self.experiment, source=self.source,
+                       target=self.target, strategy=strategy, round_=round_,
                        seconds=time.time() - start)
       return params, masks, rows
 
     params, masks, rows, trained = cached_round(
-        round_dir(run_dir, strategy, round_), compute, template=self.template,
-        save_arrays=save_arrays, extra=extra)
-    progress.update(what, rows, time.time() - start if trained else None)
-    return params, masks, rows
+        round_dir(self.run_dir, strategy, round_), compute,
+        template=self.template, save_arrays=save_arrays, extra=extra)
+    return params, masks, rows, time.time() - start if trained else None

@@ -33,27 +33,29 @@ FULL_MODEL = lottery.FULL_MODEL
 Row = runs.Row
 
 
-def _rounds(runner: runs.Runner, run_dir: str, plan: Sequence[Tuple[int,
-                                                                    str]],
-            masks_for: Callable, theta_0, progress: runs.Progress, *,
-            experiment: str, source: str, save_arrays: bool = True,
+def _rounds(run: runs.Run, plan: Sequence[Tuple[int, str]],
+            masks_for: Callable, theta_0, log: runs.Log, *,
+            save_arrays: bool = True,
             extra: Optional[Dict[str, Any]] = None) -> List[Row]:
   """Trains (or loads) every (round, strategy) of `plan` in order.
 
   `masks_for(strategy, round_, previous)` gives a round's masks, where
-  `previous` maps each strategy to its last (params, masks). The results
-  files are rewritten after every round.
+  `previous` maps each strategy to its last (params, masks). `extra` is
+  saved with round 0. The results files are rewritten after every round.
   """
+  label = (f'transfer {run.source}->{run.target}'
+           if run.experiment == 'transfer' else f'tickets {run.target}')
+  progress = runs.Progress(len(plan), label, log)
   previous, rows = {}, []
   for i, (round_, strategy) in enumerate(plan):
-    params, masks, _ = runner.round(
-        run_dir, strategy, round_,
+    params, masks, round_rows, seconds = run.round(
+        strategy, round_,
         functools.partial(masks_for, strategy, round_, previous), theta_0,
-        progress, experiment=experiment, source=source,
         save_arrays=save_arrays, extra=extra if round_ == 0 else None)
+    progress.update(f'{strategy} round {round_}', round_rows, seconds)
     previous[strategy] = (params, masks)
     if i + 1 == len(plan) or plan[i + 1][0] != round_:
-      rows = runs.write_results(run_dir)
+      rows = runs.write_results(run.run_dir)
   return rows
 
 
@@ -80,26 +82,24 @@ def find_tickets(settings: config_lib.Settings, data_workdir: str,
   data = runs.data_fingerprint(data_workdir, [domain])
   run_dir = runs.tickets_dir(workdir, domain, settings, data)
   runs.open_run(run_dir, settings, data, experiment='tickets', domain=domain)
-  runner = runs.Runner(settings, data_workdir, domain, program, fit, log)
+  run = runs.Run(settings, data_workdir, run_dir, experiment='tickets',
+                 source=domain, target=domain, program=program, fit=fit)
   lot = settings.lottery
   round0 = runs.round_dir(run_dir, FULL_MODEL, 0)
   if checkpoints.finished_rows(round0) is not None:
     theta_0 = checkpoints.load_round(round0)['theta0']
   else:
-    theta_0 = lottery.theta0(runner.model, runner.roots,
-                             settings.fit.max_length)
+    theta_0 = lottery.theta0(run.model, run.roots, settings.fit.max_length)
 
   def masks_for(strategy, round_, previous):
     if strategy == FULL_MODEL:
-      return lottery.dense_masks(runner.template, lot.seeds)
+      return lottery.dense_masks(run.template, lot.seeds)
     params, masks = previous.get(strategy, previous[FULL_MODEL])
     return lottery.prune_seeds(params, masks, lot.prune_fraction)
 
   plan = [(0, FULL_MODEL)] + [(r, s) for r in range(1, lot.rounds + 1)
                               for s in lot.strategies]
-  progress = runs.Progress(len(plan), f'tickets {domain}', log)
-  return _rounds(runner, run_dir, plan, masks_for, theta_0, progress,
-                 experiment='tickets', source=domain,
+  return _rounds(run, plan, masks_for, theta_0, log,
                  extra={'theta0': theta_0})
 
 
@@ -162,25 +162,24 @@ def transfer_tickets(settings: config_lib.Settings, data_workdir: str,
                          f'{runs.run_hash(settings, data)}')
   runs.open_run(run_dir, settings, data, experiment='transfer',
                 source=source, target=target, source_run=src_dir)
-  runner = runs.Runner(settings, data_workdir, target, program, fit, log)
+  run = runs.Run(settings, data_workdir, run_dir, experiment='transfer',
+                 source=source, target=target, program=program, fit=fit)
   theta_0 = checkpoints.load_round(runs.round_dir(src_dir, FULL_MODEL,
                                                   0))['theta0']
 
   @functools.lru_cache(maxsize=1)  # Read once per round, if one trains.
   def source_masks(round_):
-    return checkpoints.fill_none(runner.template, checkpoints.load_round(
+    return checkpoints.fill_none(run.template, checkpoints.load_round(
         runs.round_dir(src_dir, 'ticket_reset', round_))['masks'])
 
   strategies = settings.transfer.strategies
   plan = [(r, s) for r in range(1, settings.lottery.rounds + 1)
           for s in strategies]
-  progress = runs.Progress(len(plan), f'transfer {source}->{target}', log)
   # The masks are the source's and the trained params are not needed
   # again: a transfer round keeps its rows only, unless asked.
-  return _rounds(runner, run_dir, plan,
+  return _rounds(run, plan,
                  lambda strategy, round_, previous: source_masks(round_),
-                 theta_0, progress, experiment='transfer', source=source,
-                 save_arrays=settings.transfer.save_params)
+                 theta_0, log, save_arrays=settings.transfer.save_params)
 
 
 # ---------------------------------------------------------------------------
