@@ -1,7 +1,8 @@
 """The lottery core: strategies, key streams and one IMP round (SPEC 5, 6).
 
 Pure functions over [seeds]-stacked Flax parameter pytrees; no files, no
-configs. `runs.py` drives them round by round and keeps what they return.
+ConfigDicts. The run layer (`runs.py`, `tickets.py`) drives them round by
+round and keeps what they return.
 
 Strategies (`STRATEGIES`): where a round's init and masks come from.
 
