@@ -15,6 +15,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from lottery_jax import config as config_lib
+from lottery_jax.data import data_report
 from lottery_jax.data import dataset
 from lottery_jax.data import domains
 from lottery_jax.data import input_pipeline
@@ -38,7 +39,7 @@ def main(argv):
   except (config_lib.ConfigError, domains.DataError,
           input_pipeline.ReviewFileError) as e:
     sys.exit(f'prepare_data: error: {e}')
-  print(dataset.format_report(report))
+  print(data_report.format_report(report))
 
 
 if __name__ == '__main__':

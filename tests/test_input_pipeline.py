@@ -1,4 +1,8 @@
-"""Tests for lottery_jax.input_pipeline on small files written by the tests."""
+"""Tests for lottery_jax.data.input_pipeline, on small files the tests write.
+
+Through the names it re-exports, they also cover its parts: reviews,
+file_streams and file_formats.
+"""
 
 import collections
 import gzip

@@ -1,5 +1,8 @@
 """Reading a prepared TFDS amazon_us_reviews copy (needs tensorflow-datasets).
 
+The reader is lottery_jax.data.tfds_reader, used through
+`input_pipeline.read_reviews` as callers use it.
+
 The test prepares a real TFDS dataset in tmp_path with a tiny builder whose
 features copy those of TFDS `amazon_us_reviews` (Books_v1_00), then reads it
 with `read_reviews`.

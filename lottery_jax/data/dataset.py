@@ -30,7 +30,8 @@ Encoded split format (`numpy.savez`, loads with ``allow_pickle=False``):
   unigram_counts int64 [vocab]       count of every id before truncation
 
 `load_split` turns it into the padded ``{'tokens', 'length', 'label'}`` dict
-that the models take.
+that the models take. What data_report.json holds, and the table of it that
+`experiments.prepare_data` prints, are `data_report`'s.
 
 Every stage is keyed by a hash of its inputs (file paths, sizes and
 modification times; the settings; the keys of the stages before it) and
@@ -57,6 +58,7 @@ import numpy as np
 
 from lottery_jax import batching
 from lottery_jax import config as config_lib
+from lottery_jax.data import data_report
 from lottery_jax.data import domains as domains_lib
 from lottery_jax.data import vocab as vocab_lib
 from lottery_jax.files import atomic_write
@@ -291,7 +293,7 @@ def _encode_split(sp, rows: List[dict], settings, path: str
       'positive': int((label == 1).sum()),
       'tokens': int(length.sum()),
       'truncated': int((full_length > settings.max_length).sum()),
-      'length_percentiles': _percentiles(full_length),
+      'length_percentiles': data_report.length_percentiles(full_length),
   }
 
 
@@ -314,24 +316,6 @@ def _encode_stage(domain: str, domain_key: str, vocab_key: str, sp, settings,
   encoded[domain] = {'key': key, 'splits': stats}
   _write_manifest(workdir, manifest)
   return stats
-
-
-def _report(data_dir: str, settings, vocab_size: int,
-            domains: Dict[str, Any], timings: Dict[str, float]
-            ) -> Dict[str, Any]:
-  """The data report of `prepare`; `format_report` prints it."""
-  return {
-      'data_dir': os.path.abspath(data_dir),
-      'vocab': {'path': 'spm.model', 'size': vocab_size,
-                'model_type': settings.model_type,
-                'character_coverage': settings.character_coverage,
-                'lowercase': settings.lowercase},
-      'max_length': settings.max_length,
-      'data_seed': settings.data_seed,
-      'config': settings.record(),
-      'domains': domains,
-      'seconds': {k: round(v, 3) for k, v in timings.items()},
-  }
 
 
 @contextlib.contextmanager
@@ -382,37 +366,10 @@ def prepare(data_dir: Optional[str], workdir: str,
     splits = {d: _encode_stage(d, entries[d]['key'], vocab_key, sp, settings,
                                manifest, workdir, texts) for d in names}
 
-  report = _report(
+  report = data_report.build_report(
       data_dir, settings, sp.get_piece_size(),
       {d: {**entries[d]['report'], 'splits': splits[d]} for d in names},
       timings)
   write_json(os.path.join(workdir, 'data_report.json'), report)
   return report
 
-
-def _percentiles(lengths: np.ndarray) -> Dict[str, int]:
-  """50th/90th/99th percentile (and max) of untruncated encoded lengths."""
-  if len(lengths) == 0:
-    return {}
-  p50, p90, p99 = np.percentile(lengths, [50, 90, 99])
-  return {'p50': int(p50), 'p90': int(p90), 'p99': int(p99),
-          'max': int(lengths.max())}
-
-
-def format_report(report: Dict[str, Any]) -> str:
-  """A plain-text table of a data report, one row per domain."""
-  header = (f'{"domain":<12} {"read":>6} {"dups":>5} {"3-star":>6} '
-            f'{"skipped":>7} {"train":>6} {"valid":>6} {"test":>6} '
-            f'{"len p50/p90/p99":>16}')
-  lines = [header, '-' * len(header)]
-  for name, d in report['domains'].items():
-    splits = d['splits']
-    p = splits['train']['length_percentiles']
-    lines.append(
-        f'{name:<12} {d["records_read"]:>6} {d["duplicates_removed"]:>5} '
-        f'{d["neutral_dropped"]:>6} {sum(d["skipped"].values()):>7} '
-        + ' '.join(f'{splits[s]["examples"]:>6}' for s in domains_lib.SPLITS)
-        + f' {p["p50"]:>6}/{p["p90"]}/{p["p99"]}')
-  seconds = ', '.join(f'{k} {v:.1f}s' for k, v in report['seconds'].items())
-  lines.append(f'vocabulary: {report["vocab"]["size"]} pieces; {seconds}')
-  return '\n'.join(lines)

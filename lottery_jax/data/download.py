@@ -17,7 +17,9 @@ reason.
 The kept lines are written gzip-compressed to a temporary file in the
 destination folder and renamed into place at the end, so an interrupted or
 failed download leaves nothing half-written behind. The output is an ordinary
-McAuley JSON-lines file that `input_pipeline.read_reviews` reads.
+McAuley JSON-lines file that `input_pipeline.read_reviews` reads. The
+network side (user agent, gunzipping, byte counts, network errors as
+`DownloadError`) is `http_lines`'s.
 
 `download_all` does this for the five domains of the paper and writes
 ``{out_dir}/mcauley/{domain}.jsonl.gz`` plus ``download_report.json``.
@@ -27,20 +29,19 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import gzip
-import http.client
-import io
 import logging
 import os
 import time
-from typing import BinaryIO, Dict, Iterator, Optional, Sequence
-import urllib.error
-import urllib.request
-import zlib
+from typing import (BinaryIO, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
 
 from lottery_jax import files
 from lottery_jax.data import domains as domains_lib
+from lottery_jax.data import http_lines
 from lottery_jax.data import input_pipeline
+from lottery_jax.data.http_lines import DownloadError
 
 RELEASES = ('2023', '2018')
 
@@ -74,16 +75,9 @@ REPORT_NAME = 'download_report.json'
 THREE_STAR = 'three_star'
 
 DEFAULT_TIMEOUT = 60.0
-# Some servers refuse urllib's default agent.
-_USER_AGENT = 'lottery_jax-downloader/1.0 (+python urllib)'
-_READ_BUFFER = 1 << 16
 _PROGRESS_EVERY = 1_000_000  # lines
 
 _log = logging.getLogger(__name__)
-
-
-class DownloadError(RuntimeError):
-  """A download that cannot be done; the message names the URL or file."""
 
 
 def domain_url(domain: str, release: str = '2023',
@@ -111,58 +105,6 @@ def domain_url(domain: str, release: str = '2023',
   return url
 
 
-class _CountingReader(io.RawIOBase):
-  """Counts the (compressed) bytes read from the HTTP response."""
-
-  def __init__(self, response: BinaryIO):
-    super().__init__()
-    self._response = response
-    self.bytes_read = 0
-
-  def readable(self) -> bool:
-    return True
-
-  def readinto(self, buffer) -> int:
-    n = self._response.readinto(buffer)
-    self.bytes_read += n or 0
-    return n
-
-
-def _stream_lines(stream: Iterator[bytes], url: str,
-                  state: Dict[str, bool]) -> Iterator[bytes]:
-  """Yields the lines of the response; a cut gzip ends the stream.
-
-  Network errors become DownloadError here, so that errors writing the output
-  are not blamed on the URL.
-  """
-  while True:
-    try:
-      line = next(stream)
-    except StopIteration:
-      return
-    # BadGzipFile is an OSError, so it must come before the network errors.
-    except (EOFError, zlib.error, gzip.BadGzipFile):
-      state['truncated'] = True
-      return
-    except (OSError, http.client.HTTPException) as e:
-      raise DownloadError(f'{url}: download failed while reading: {e}') from e
-    yield line
-
-
-def _open_url(url: str, timeout: float):
-  try:
-    request = urllib.request.Request(url,
-                                     headers={'User-Agent': _USER_AGENT})
-    return urllib.request.urlopen(request, timeout=timeout)
-  except urllib.error.HTTPError as e:
-    raise DownloadError(f'{url}: HTTP error {e.code} {e.reason}') from None
-  except urllib.error.URLError as e:
-    raise DownloadError(f'{url}: cannot connect ({e.reason})') from None
-  except (OSError, http.client.HTTPException, ValueError) as e:
-    # ValueError: a malformed URL, e.g. without a scheme.
-    raise DownloadError(f'{url}: cannot download ({e})') from None
-
-
 def _count_existing(url: str, path: str, per_class: int) -> dict:
   """The report for an output that already exists and is reused."""
   skipped = collections.Counter()
@@ -188,6 +130,113 @@ def _count_existing(url: str, path: str, per_class: int) -> dict:
       'reused': True,
       'kept': {'negative': kept[0], 'positive': kept[1]},
       'complete': complete,
+  }
+
+
+@dataclasses.dataclass
+class _Tally:
+  """What one download has read, kept and skipped so far."""
+  kept: List[int] = dataclasses.field(default_factory=lambda: [0, 0])
+  skipped: collections.Counter = dataclasses.field(
+      default_factory=collections.Counter)
+  lines_read: int = 0
+  stopped_early: bool = False  # Enough of both labels before the end.
+
+
+def _keep_balanced(lines: Iterable[bytes], out: BinaryIO, url: str,
+                   per_class: int, tally: _Tally) -> None:
+  """Copies to `out` the first `per_class` raw lines of each label.
+
+  Reading `lines` stops as soon as both labels have `per_class` lines;
+  `tally` counts what was read, kept and skipped.
+  """
+  kept, skipped = tally.kept, tally.skipped
+  for line in lines:
+    tally.lines_read += 1
+    if tally.lines_read % _PROGRESS_EVERY == 0:
+      _log.info('%s: %d lines read, kept %d negative and %d positive',
+                url, tally.lines_read, kept[0], kept[1])
+    if not line.strip():
+      continue
+    try:
+      review = input_pipeline.parse_json_line(line)
+    except input_pipeline.SkipRecord as s:
+      skipped[s.reason] += 1
+      continue
+    if review.label is None:
+      skipped[THREE_STAR] += 1
+      continue
+    if kept[review.label] >= per_class:
+      continue  # This label is full; wait for the other one.
+    out.write(line if line.endswith(b'\n') else line + b'\n')
+    kept[review.label] += 1
+    if min(kept) >= per_class:
+      tally.stopped_early = True
+      break
+
+
+def _download_balanced(url: str, out_path: str, per_class: int,
+                       timeout: float
+                       ) -> Tuple[_Tally, http_lines.LineStream]:
+  """Streams `url` into `out_path` (gzip) through `_keep_balanced`.
+
+  Returns:
+    The tally of the download, and the stream it read (for its byte counts
+    and whether it was cut short).
+
+  Raises:
+    DownloadError: HTTP or network error, or no usable review; atomic_write
+      then leaves nothing at `out_path`.
+  """
+  tally = _Tally()
+  response = http_lines.open_url(url, timeout)
+  # atomic_write: on any error, including the check below, nothing is left
+  # at out_path.
+  with contextlib.closing(response), files.atomic_write(out_path) as raw_out:
+    lines = http_lines.LineStream(response, url)
+    # mtime=0: the same kept lines give the same bytes.
+    with gzip.GzipFile(filename='', mode='wb', fileobj=raw_out,
+                       mtime=0) as out:
+      _keep_balanced(lines, out, url, per_class, tally)
+    if not any(tally.kept):
+      reasons = ', '.join(
+          f'{k}: {v}' for k, v in sorted(tally.skipped.items()))
+      raise DownloadError(
+          f'{url}: no usable review in {tally.lines_read} lines read'
+          + (f' (skipped {reasons})' if reasons else '')
+          + '; is this a McAuley JSON-lines file?')
+  return tally, lines
+
+
+def _downloaded_report(url: str, out_path: str, per_class: int,
+                       tally: _Tally, lines: http_lines.LineStream,
+                       start: float) -> dict:
+  """The report of `download_domain` for a file it has just written."""
+  kept, skipped = tally.kept, tally.skipped
+  complete = min(kept) >= per_class
+  if not complete:
+    _log.warning(
+        '%s: the stream ended%s with only %d negative and %d positive reviews '
+        '(asked for %d each); kept what there is in %s', url,
+        ' (gzip cut short)' if lines.truncated else '', kept[0], kept[1],
+        per_class, out_path)
+  if lines.truncated:
+    skipped[input_pipeline.TRUNCATED_GZIP] += 1
+  return {
+      'url': url,
+      'path': out_path,
+      'per_class': per_class,
+      'reused': False,
+      'lines_read': tally.lines_read,
+      'kept': {'negative': kept[0], 'positive': kept[1]},
+      'skipped': dict(sorted(skipped.items())),
+      'bytes_downloaded': lines.bytes_read,
+      'bytes_total': lines.bytes_total,
+      'stopped_early': tally.stopped_early,
+      'reached_end': not tally.stopped_early,
+      'truncated': lines.truncated,
+      'complete': complete,
+      'seconds': round(time.monotonic() - start, 3),
   }
 
 
@@ -225,86 +274,12 @@ def download_domain(url: str,
   if os.path.exists(out_path) and not overwrite:
     _log.info('%s exists, reusing it', out_path)
     return _count_existing(url, out_path, per_class)
-
   # The folder exists even when the download fails, as it would after a
   # success: only the file is all-or-nothing.
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   start = time.monotonic()
-  kept = [0, 0]
-  skipped = collections.Counter()
-  lines_read = 0
-  state = {'truncated': False}
-  stopped_early = False
-  response = _open_url(url, timeout)
-  # atomic_write: on any error, including the checks below, nothing is left
-  # at out_path.
-  with contextlib.closing(response), files.atomic_write(out_path) as raw_out:
-    length = response.headers.get('Content-Length')
-    bytes_total = int(length) if length and length.isdigit() else None
-    counter = _CountingReader(response)
-    buffered = io.BufferedReader(counter, buffer_size=_READ_BUFFER)
-    try:
-      is_gzip = buffered.peek(2)[:2] == b'\x1f\x8b'
-    except (OSError, http.client.HTTPException) as e:
-      raise DownloadError(f'{url}: download failed while reading: {e}') from e
-    source = gzip.GzipFile(fileobj=buffered) if is_gzip else buffered
-    # mtime=0: the same kept lines give the same bytes.
-    with gzip.GzipFile(filename='', mode='wb', fileobj=raw_out,
-                       mtime=0) as out:
-      for line in _stream_lines(iter(source), url, state):
-        lines_read += 1
-        if lines_read % _PROGRESS_EVERY == 0:
-          _log.info('%s: %d lines read, kept %d negative and %d positive',
-                    url, lines_read, kept[0], kept[1])
-        if not line.strip():
-          continue
-        try:
-          review = input_pipeline.parse_json_line(line)
-        except input_pipeline.SkipRecord as s:
-          skipped[s.reason] += 1
-          continue
-        if review.label is None:
-          skipped[THREE_STAR] += 1
-          continue
-        if kept[review.label] >= per_class:
-          continue  # This label is full; wait for the other one.
-        out.write(line if line.endswith(b'\n') else line + b'\n')
-        kept[review.label] += 1
-        if min(kept) >= per_class:
-          stopped_early = True
-          break
-    if not any(kept):
-      reasons = ', '.join(f'{k}: {v}' for k, v in sorted(skipped.items()))
-      raise DownloadError(
-          f'{url}: no usable review in {lines_read} lines read'
-          + (f' (skipped {reasons})' if reasons else '')
-          + '; is this a McAuley JSON-lines file?')
-
-  complete = min(kept) >= per_class
-  if not complete:
-    _log.warning(
-        '%s: the stream ended%s with only %d negative and %d positive reviews '
-        '(asked for %d each); kept what there is in %s', url,
-        ' (gzip cut short)' if state['truncated'] else '', kept[0], kept[1],
-        per_class, out_path)
-  if state['truncated']:
-    skipped[input_pipeline.TRUNCATED_GZIP] += 1
-  return {
-      'url': url,
-      'path': out_path,
-      'per_class': per_class,
-      'reused': False,
-      'lines_read': lines_read,
-      'kept': {'negative': kept[0], 'positive': kept[1]},
-      'skipped': dict(sorted(skipped.items())),
-      'bytes_downloaded': counter.bytes_read,
-      'bytes_total': bytes_total,
-      'stopped_early': stopped_early,
-      'reached_end': not stopped_early,
-      'truncated': state['truncated'],
-      'complete': complete,
-      'seconds': round(time.monotonic() - start, 3),
-  }
+  tally, lines = _download_balanced(url, out_path, per_class, timeout)
+  return _downloaded_report(url, out_path, per_class, tally, lines, start)
 
 
 def output_path(out_dir: str, domain: str) -> str:

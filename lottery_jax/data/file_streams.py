@@ -1,0 +1,144 @@
+"""Raw records streamed from plain or gzip review files, skips counted.
+
+This module owns the bytes: opening a file whether or not it is gzip, its
+lines (byte order mark dropped, a gzip cut short ending the stream), the head
+that format detection sniffs, the ``<tag>...</tag>`` blocks of the XML-ish
+formats, and the two loops (`read_lines`, `read_blocks`) that hand each raw
+record to a format's parser and count the records it rejects. What a record
+means is the business of `file_formats`.
+"""
+
+from __future__ import annotations
+
+import collections
+import gzip
+from typing import BinaryIO, Callable, Iterable, Iterator
+import zlib
+
+from lottery_jax.data import reviews
+
+_GZIP_MAGIC = b'\x1f\x8b'
+_SNIFF_BYTES = 1 << 16
+
+# parse(raw record) -> Review, or raises reviews.SkipRecord.
+Parser = Callable[[bytes], reviews.Review]
+
+
+def open_binary(path: str) -> BinaryIO:
+  """`path` opened for reading bytes, decompressed when it is gzip."""
+  with open(path, 'rb') as f:
+    magic = f.read(2)
+  return gzip.open(path, 'rb') if magic == _GZIP_MAGIC else open(path, 'rb')
+
+
+class TruncatedGzip(Exception):
+  """A gzip file that ends (or is corrupt) before its end of stream."""
+
+
+def lines(path: str) -> Iterator[bytes]:
+  """Yields the raw lines of a plain or gzip file.
+
+  Raises:
+    TruncatedGzip: after the last line that decompressed, if the gzip stream
+      is cut short.
+  """
+  with open_binary(path) as f:
+    try:
+      # A UTF-8 byte order mark would otherwise spoil the first record.
+      yield next(f, b'').removeprefix(b'\xef\xbb\xbf')
+      yield from f
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+      raise TruncatedGzip(str(e)) from e
+
+
+def sniff(path: str) -> bytes:
+  """The first bytes of the file's content (decompressed if gzip)."""
+  with open_binary(path) as f:
+    try:
+      return f.read(_SNIFF_BYTES)
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+      # A gzip cut short before the sniff window: read what decompresses.
+      pass
+  head = b''
+  try:
+    for line in lines(path):
+      head += line
+      if len(head) >= _SNIFF_BYTES:
+        break
+  except TruncatedGzip:
+    pass
+  return head
+
+
+def blocks(line_stream: Iterable[bytes], start: bytes,
+           end: bytes) -> Iterator[bytes]:
+  """Yields each `start ... end` span of a line stream.
+
+  Raises:
+    reviews.SkipRecord: TRUNCATED_RECORD, after the complete spans, when the
+      stream ends inside an open one.
+  """
+  buf = b''
+  for line in line_stream:
+    buf += line
+    while True:
+      i = buf.find(start)
+      if i < 0:
+        # Keep a tail in case a start tag is split across lines.
+        buf = buf[-len(start):]
+        break
+      j = buf.find(end, i)
+      k = buf.find(start, i + len(start))
+      if k >= 0 and (j < 0 or k < j):
+        # An unclosed record: yield it alone (its parser rejects or reads it)
+        # rather than merging it with the next record.
+        yield buf[i:k]
+        buf = buf[k:]
+        continue
+      if j < 0:
+        buf = buf[i:]
+        break
+      yield buf[i:j + len(end)]
+      buf = buf[j + len(end):]
+  if buf.find(start) >= 0:
+    raise reviews.SkipRecord(reviews.TRUNCATED_RECORD)
+
+
+def read_lines(path: str, parse: Parser, skipped: collections.Counter,
+               header: bool = False) -> Iterator[reviews.Review]:
+  """Yields `parse` of each non-blank line; skips are counted in `skipped`.
+
+  Args:
+    path: a plain or gzip file with one record a line.
+    parse: the format's record parser.
+    skipped: receives a count per skip reason.
+    header: the first line is a header, not a record.
+  """
+  line_stream = lines(path)
+  try:
+    if header:
+      next(line_stream, None)
+    for line in line_stream:
+      if not line.strip():
+        continue
+      try:
+        yield parse(line)
+      except reviews.SkipRecord as s:
+        skipped[s.reason] += 1
+  except TruncatedGzip:
+    skipped[reviews.TRUNCATED_GZIP] += 1
+
+
+def read_blocks(path: str, start: bytes, end: bytes, parse: Parser,
+                skipped: collections.Counter) -> Iterator[reviews.Review]:
+  """Yields `parse` of each `start ... end` block; skips counted as above."""
+  try:
+    for block in blocks(lines(path), start, end):
+      try:
+        yield parse(block)
+      except reviews.SkipRecord as s:
+        skipped[s.reason] += 1
+  except reviews.SkipRecord as s:
+    skipped[s.reason] += 1
+  except TruncatedGzip:
+    skipped[reviews.TRUNCATED_GZIP] += 1
