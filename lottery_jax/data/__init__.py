@@ -17,6 +17,6 @@
   divergence      Jensen-Shannon divergence between domains (Figure 1)
 
 Below it are only `config` and `batching`: nothing here imports the model,
-training or lottery modules. Submodules are
-imported by name (`from lottery_jax.data import dataset`).
+training or lottery modules. Submodules are imported by name
+(`from lottery_jax.data import dataset`).
 """
