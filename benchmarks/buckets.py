@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from lottery_jax.data import dataset
 from lottery_jax import batching
 from lottery_jax import train
+from lottery_jax.data import dataset
 
 _DATA = flags.DEFINE_string('data_workdir', None,
                             'Directory that prepare_data wrote.',

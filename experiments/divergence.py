@@ -13,10 +13,10 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from lottery_jax.data import divergence
-from lottery_jax.data import domains
 from lottery_jax import files
 from lottery_jax import plots
+from lottery_jax.data import divergence
+from lottery_jax.data import domains
 
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Directory that prepare_data wrote.',

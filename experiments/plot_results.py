@@ -20,10 +20,11 @@ _RESULTS_DIR = flags.DEFINE_string(
     'results_dir', None, 'Directory that experiments.run_study wrote.',
     required=True)
 _UP_TO = flags.DEFINE_float(
-    'up_to', findings.UP_TO_TARGET, 'Target sparsity of the paper\'s "up to about 90%" '
-    'findings, as a fraction: they are judged on the rounds at or below the '
-    'round whose sparsity is nearest to it (cpu preset: 90.9%; paper '
-    'preset: 88.4%).', lower_bound=0.0, upper_bound=1.0)
+    'up_to', findings.UP_TO_TARGET,
+    'Target sparsity of the paper\'s "up to about 90%" findings, as a '
+    'fraction: they are judged on the rounds at or below the round whose '
+    'sparsity is nearest to it (cpu preset: 90.9%; paper preset: 88.4%).',
+    lower_bound=0.0, upper_bound=1.0)
 
 
 def main(argv):

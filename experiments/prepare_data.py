@@ -3,8 +3,8 @@
   python -m experiments.prepare_data --data_dir=DIR --workdir=OUT
 
 Writes OUT/spm.model, OUT/data/<domain>/<split>.npz and OUT/data_report.json
-(see lottery_jax/data/dataset.py for the format). Running it again reuses what is
-already there.
+(see lottery_jax/data/dataset.py for the format). Running it again reuses
+what is already there.
 """
 
 import os

@@ -2,14 +2,15 @@
 
 The layers, bottom up (each imports only from those before it):
 
-  config                        the schema, its checks, typed settings
-  data/                         review files -> splits, vocabulary, encodings
+  files, config                 atomic writes; the schema, checks, settings
   batching                      padding, length buckets, epoch schedules
+  data/                         review files -> splits, vocabulary, encodings
   models, masks, pruning        the TextCNN; mask pytrees; exact top-k pruning
   train, sharding, fit          masked steps; seeds over devices; the fit loop
   lottery                       strategies, key streams, one IMP round
-  checkpoints, runs, tickets    run directories and resuming; the experiments
-  study, results, report, plots the whole study and its outputs
+  checkpoints, results          rounds on disk; result rows
+  runs, tickets                 run directories, resuming; the experiments
+  study, findings, report, plots  the whole study and its outputs
 """
 
 from lottery_jax import batching
@@ -26,13 +27,13 @@ from lottery_jax import runs
 from lottery_jax import study
 from lottery_jax import tickets
 from lottery_jax import train
+from lottery_jax.config import get_config
+from lottery_jax.config import settings
 from lottery_jax.data import dataset
 from lottery_jax.data import divergence
 from lottery_jax.data import domains
 from lottery_jax.data import input_pipeline
 from lottery_jax.data import vocab
-from lottery_jax.config import get_config
-from lottery_jax.config import settings
 from lottery_jax.data.dataset import load_split
 from lottery_jax.data.dataset import prepare
 from lottery_jax.data.input_pipeline import read_reviews

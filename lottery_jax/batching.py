@@ -4,9 +4,9 @@ A split is ``{'tokens' [n, len], 'length' [n], 'label' [n]}``. For training
 it is cut into length buckets (`bucketize`; no boundaries is one bucket as
 long as the data), and an epoch visits every example once:
 
-1. one permutation of all n examples per seed and epoch (`epoch_batches`);
-   each bucket takes its examples in that order, so with one bucket the
-   batches are consecutive slices of the permutation;
+1. without buckets, one permutation of all n examples per seed and epoch
+   (`epoch_batches`), cut into consecutive batches; with buckets, one
+   permutation per bucket;
 2. the buckets' batches are interleaved in an order shared by the seeds
    (`epoch_steps`), so the seeds of a vmap run batches of the same shape
    together. With one bucket that order is simply batch 0, 1, 2, ...
@@ -118,27 +118,39 @@ def gather(data: Batch, idx: jax.Array) -> Batch:
 
 
 def num_batches(sizes: Sequence[int], batch_size: int) -> List[int]:
+  """Batches per bucket (the last one of each padded)."""
   return [-(-n // batch_size) for n in sizes]
 
 
 def epoch_batches(shuffle_key: jax.Array, epoch: jax.Array, data: Bucketed,
-                  batch_size: int) -> jax.Array:
+                  batch_size: int, per_bucket: bool = False) -> jax.Array:
   """One seed's batches of an epoch, bucket after bucket.
+
+  Args:
+    shuffle_key: the seed's shuffling key.
+    epoch: the epoch; every epoch draws a new order.
+    data: the split.
+    batch_size: examples per batch.
+    per_bucket: draw each bucket's order with a key of its own (how
+      trainings with length buckets have always been shuffled) instead of
+      taking it from one permutation of the whole split (without buckets).
 
   Returns:
     int32 [sum of num_batches, batch_size]: rows within their bucket, -1
     for padding; bucket b's batches come after those of buckets < b.
   """
-  n = data.bucket_of.shape[0]
-  order = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
-  if len(data.buckets) > 1:  # Group by bucket, keeping the drawn order.
-    order = order[jnp.argsort(data.bucket_of[order], stable=True)]
-  order = data.local[order]
-  parts, start = [], 0
-  for size in data.sizes:
-    parts.append(batched_indices(order[start:start + size], batch_size))
-    start += size
-  return jnp.concatenate(parts)
+  key = jax.random.fold_in(shuffle_key, epoch)
+  if per_bucket:
+    orders = [jax.random.permutation(jax.random.fold_in(key, b), n)
+              for b, n in enumerate(data.sizes)]
+  else:
+    order = jax.random.permutation(key, data.bucket_of.shape[0])
+    if len(data.buckets) > 1:  # Group by bucket, keeping the drawn order.
+      order = order[jnp.argsort(data.bucket_of[order], stable=True)]
+    order = data.local[order]
+    starts = np.cumsum((0,) + data.sizes)
+    orders = [order[a:b] for a, b in zip(starts[:-1], starts[1:])]
+  return jnp.concatenate([batched_indices(o, batch_size) for o in orders])
 
 
 def bucket_schedule(sizes: Sequence[int], batch_size: int, epoch: int,

@@ -147,7 +147,7 @@ class DataSettings:
     """The settings as ``config.data`` holds them (for data_report.json)."""
     record = dataclasses.asdict(self)
     record['domains'] = ','.join(self.domains)
-    record['files'] = {d: self.files.get(d, '') for d in DOMAINS}
+    record['files'] = {**{d: '' for d in DOMAINS}, **self.files}
     return record
 
 
@@ -295,11 +295,6 @@ def settings(config: ml_collections.ConfigDict) -> Settings:
                                 save_params=tr.save_params))
   _check(result)
   return result
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError naming the flag if `config` is not valid."""
-  settings(config)
 
 
 def _check(s: Settings) -> None:

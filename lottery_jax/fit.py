@@ -64,14 +64,18 @@ class FitResult(NamedTuple):
 
 def train_epoch(state: train_lib.TrainState, data: batching.Bucketed,
                 keys: SeedKeys, epoch: jax.Array, bucket: jax.Array,
-                rows: jax.Array, *, model, tx, batch_size: int
+                rows: jax.Array, *, model, tx, batch_size: int,
+                per_bucket: bool = False
                 ) -> tuple[train_lib.TrainState, Dict[str, jax.Array]]:
   """One epoch: the steps (bucket[t], batch rows[t]) of `epoch_steps`.
+
+  `per_bucket` as in `batching.epoch_batches`.
 
   Returns:
     The state and the epoch's mean 'loss' and 'accuracy'.
   """
-  batches = batching.epoch_batches(keys.shuffle, epoch, data, batch_size)
+  batches = batching.epoch_batches(keys.shuffle, epoch, data, batch_size,
+                                   per_bucket)
 
   def on_bucket(bucket_data, state, idx, rng):
     return train_lib.train_step(state, batching.gather(bucket_data, idx), rng,
@@ -146,11 +150,12 @@ def select_best(carry: FitCarry, state: train_lib.TrainState,
 def fit_epoch(carry: FitCarry, keys: SeedKeys, epoch: jax.Array,
               bucket: jax.Array, rows: jax.Array, train: batching.Bucketed,
               valid: batching.Bucketed, *, model, tx, batch_size: int,
-              eval_batch_size: int, patience: int
+              eval_batch_size: int, patience: int, per_bucket: bool = False
               ) -> tuple[FitCarry, Dict[str, jax.Array]]:
   """Trains one epoch (one scan), evaluates, keeps the best params."""
   state, metrics = train_epoch(carry.state, train, keys, epoch, bucket, rows,
-                               model=model, tx=tx, batch_size=batch_size)
+                               model=model, tx=tx, batch_size=batch_size,
+                               per_bucket=per_bucket)
   accuracy = evaluate(state.params, valid, model=model,
                       batch_size=eval_batch_size)
   return (select_best(carry, state, accuracy, epoch, patience),
@@ -200,7 +205,8 @@ class FitProgram:
     chunk = settings.seed_chunk
     epoch_fn = over_seeds(functools.partial(
         fit_epoch, model=model, tx=tx, batch_size=settings.batch_size,
-        eval_batch_size=settings.eval_batch_size, patience=patience),
+        eval_batch_size=settings.eval_batch_size, patience=patience,
+        per_bucket=bool(settings.buckets)),
                           (0, 0, None, None, None, None, None), chunk)
     test_fn = over_seeds(functools.partial(
         evaluate, model=model, batch_size=settings.eval_batch_size),
@@ -215,7 +221,12 @@ class FitProgram:
     return traced
 
   def init(self, params: PyTree, masks: PyTree) -> train_lib.TrainState:
-    """[seeds] train states from [seeds]-stacked params and masks."""
+    """[seeds] train states from [seeds]-stacked params and masks.
+
+    The params are copied: training donates the states' buffers, and the
+    caller's arrays (theta_0 for the next strategy) must survive it.
+    """
+    params = jax.tree.map(jnp.array, params)
     return jax.vmap(lambda p, m: train_lib.TrainState.create(
         p, m, self.tx))(params, masks)
 

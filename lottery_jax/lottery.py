@@ -69,6 +69,7 @@ ORDER = tuple(STRATEGIES)  # The order of rows within a round.
 
 def build_model(settings: config_lib.ModelSettings,
                 vocab_size: int) -> models.TextCNN:
+  """The TextCNN of `settings` over a vocabulary of `vocab_size` pieces."""
   return models.TextCNN(vocab_size=vocab_size, embed_dim=settings.embed_dim,
                         widths=tuple(settings.widths),
                         channels=settings.channels, hidden=settings.hidden,
@@ -103,6 +104,9 @@ def theta0(model, roots: jax.Array, max_length: int) -> PyTree:
 
 def training_keys(roots: jax.Array, strategy: str,
                   round_: int) -> fit_lib.SeedKeys:
+  """The [seeds] shuffling and dropout keys of one training: the streams
+  SHUFFLE and DROPOUT of each root, folded with the strategy's tag and the
+  round, so no two trainings of a seed share their numbers."""
   tag = STRATEGIES[strategy].tag
   return fit_lib.SeedKeys(
       shuffle=fold(roots, Stream.SHUFFLE, tag, round_),
@@ -125,6 +129,7 @@ def dense_masks(template: PyTree, num_seeds: int) -> PyTree:
 
 
 def seed_slice(tree: PyTree, i: int) -> PyTree:
+  """Seed i's tree from a [seeds]-stacked one (None leaves kept)."""
   return jax.tree.map(lambda x: None if x is None else x[i], tree,
                       is_leaf=masks_lib.is_none)
 

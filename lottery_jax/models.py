@@ -89,7 +89,7 @@ class Conv1D(nn.Module):
     every backend, where a vmapped convolution becomes a grouped one (slow
     on CPU): the choice when many seeds are vmapped.
   - 'xla': `conv1d`, XLA's convolution: the fastest on CPU for one seed at
-    a time (seeds mapped with `train.FitConfig.seed_chunk=1`).
+    a time (`--config.train.seed_chunk=1`).
   """
   features: int
   width: int

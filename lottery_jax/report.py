@@ -36,7 +36,8 @@ def tickets_table(res: Results) -> str:
           cells.append('-')
           continue
         key = res.ticket(domain, strategy, r)
-        cells.append(f'{findings.cell(res.acc[key])} ({100 * res.sparsity[key]:.1f}%)')
+        cells.append(f'{findings.cell(res.acc[key])} '
+                     f'({100 * res.sparsity[key]:.1f}%)')
       lines.append(f'| {domain} | {NAMES[strategy]} | {findings.cell(full)} | '
                    + ' | '.join(cells) + ' |')
   return '\n'.join(lines)

@@ -17,8 +17,8 @@ finished run is not repeated::
     masks_random/round_001/ ...
     results.jsonl
 
-Functions here take `config.Settings`; `run_find_tickets` and
-`run_transfer` take the ConfigDict of an entry point and check it once.
+Everything here takes checked `config.Settings`; the experiments that
+drive it are in `tickets.py`.
 """
 
 from __future__ import annotations
@@ -102,18 +102,20 @@ def fit_program(settings: config_lib.Settings) -> fit_lib.FitProgram:
 
 def data_fingerprint(data_workdir: str, domains: Sequence[str]
                      ) -> Dict[str, str]:
-  """What the prepared data of `domains` is: the vocabulary's bytes and each
-  domain's encoding key (its files, split, vocabulary and max_length)."""
+  """What the prepared data of `domains` is, by content: hashes of the
+  vocabulary and of each domain's encoded splits (so another
+  data.max_length is other data, and identical data prepared again, or
+  elsewhere, is the same)."""
   with open(os.path.join(data_workdir, 'spm.model'), 'rb') as f:
     fingerprint = {'vocab': hashlib.sha256(f.read()).hexdigest()[:16]}
-  encoded = files.read_json(os.path.join(
-      data_workdir, 'prepare_manifest.json')).get('encoded', {})
   for domain in domains:
-    if domain not in encoded:
-      raise domains_lib.DataError(
-          f'{data_workdir}: domain {domain!r} is not prepared; add it to '
-          '--config.data.domains and pass --data_dir')
-    fingerprint[domain] = encoded[domain]['key']
+    digest = hashlib.sha256()
+    for split in domains_lib.SPLITS:
+      arrays = dataset.load_split_arrays(data_workdir, domain, split)
+      for name in sorted(arrays):
+        digest.update(f'{split}/{name}/{arrays[name].dtype}'.encode())
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    fingerprint[domain] = digest.hexdigest()[:16]
   return fingerprint
 
 
@@ -155,6 +157,7 @@ def _json_default(obj):
 
 
 def round_dir(run_dir: str, strategy: str, round_: int) -> str:
+  """Where a round is saved (FULL-MODEL's round 0 at the top)."""
   if strategy == FULL_MODEL:
     return os.path.join(run_dir, 'round_000')
   return os.path.join(run_dir, strategy, f'round_{round_:03d}')
@@ -162,6 +165,7 @@ def round_dir(run_dir: str, strategy: str, round_: int) -> str:
 
 def tickets_dir(workdir: str, domain: str, settings: config_lib.Settings,
                 data: Dict[str, str]) -> str:
+  """The run directory of the tickets of `domain` (see `run_hash`)."""
   return os.path.join(workdir, 'tickets',
                       f'{domain}-{run_hash(settings, data)}')
 
@@ -173,9 +177,11 @@ def open_run(run_dir: str, settings: config_lib.Settings,
   if os.path.exists(path):
     recorded = files.read_json(path).get('data')
     if recorded is not None and recorded != data:
-      raise ConfigError(f'{run_dir} was trained on other data than '
-                        f'{sorted(data)} now; delete it or use another '
-                        '--workdir')
+      differ = sorted(k for k in set(recorded) | set(data)
+                      if recorded.get(k) != data.get(k))
+      raise ConfigError(f'{run_dir} was trained on other prepared data '
+                        f'({", ".join(differ)} differ); delete it or use '
+                        'another --workdir')
   os.makedirs(run_dir, exist_ok=True)
   files.write_json(path, {'data': data, 'vocab': data['vocab'], **meta,
                           'settings': json.loads(json.dumps(
@@ -361,12 +367,16 @@ class Run:
     seeds = self.settings.lottery.seed_ids
     where = (f'{self.source}->{self.target}' if self.source != self.target
              else self.target) + f' {strategy} round {round_}'
-    start = time.time()
+    started = []
+
+    def timed_fit(*args, **kwargs):  # The wall time is the training's.
+      started.append(time.time())
+      return self.fit(*args, **kwargs)
 
     def compute():
       masks = masks_fn()
       result = lottery.imp_round(
-          self.fit, strategy, round_, masks, roots=self.roots,
+          timed_fit, strategy, round_, masks, roots=self.roots,
           theta_0=theta_0, model=self.model,
           max_length=self.settings.fit.max_length,
           on_epoch=nan_guard(where, seeds, self.run_dir))
@@ -374,10 +384,10 @@ class Run:
       rows = make_rows(result, masks, params, seeds,
                        experiment=self.experiment, source=self.source,
                        target=self.target, strategy=strategy, round_=round_,
-                       seconds=time.time() - start)
+                       seconds=time.time() - started[0])
       return params, masks, rows
 
     params, masks, rows, trained = cached_round(
         round_dir(self.run_dir, strategy, round_), compute,
         template=self.template, save_arrays=save_arrays, extra=extra)
-    return params, masks, rows, time.time() - start if trained else None
+    return params, masks, rows, rows[0]['wall_time'] if trained else None

@@ -109,13 +109,18 @@ def write_summary_csv(path: str, rows: List[Dict[str, Any]]) -> None:
     writer.writerows(summary)
 
 
-def write_outputs(results_dir: str, up_to: float = 0.9) -> List[str]:
+def write_outputs(results_dir: str,
+                  up_to: Optional[float] = None) -> List[str]:
   """summary.csv, the figures and report.md from the saved results alone
   (results.jsonl, divergence.json and study.json of `results_dir`); the
-  findings are judged up to the round nearest `up_to` sparsity."""
+  findings are judged up to the round nearest `up_to` sparsity (default
+  `findings.UP_TO_TARGET`)."""
   # Imported here: matplotlib is needed only once the results exist.
+  from lottery_jax import findings  # pylint: disable=g-import-not-at-top
   from lottery_jax import plots  # pylint: disable=g-import-not-at-top
   from lottery_jax import report  # pylint: disable=g-import-not-at-top
+  if up_to is None:
+    up_to = findings.UP_TO_TARGET
   rows = results_lib.read_rows(os.path.join(results_dir, 'results.jsonl'))
   if not rows:
     raise config_lib.ConfigError(

@@ -23,9 +23,9 @@ import ml_collections
 
 from lottery_jax import checkpoints
 from lottery_jax import config as config_lib
+from lottery_jax import files
 from lottery_jax import fit as fit_lib
 from lottery_jax import lottery
-from lottery_jax import files
 from lottery_jax import runs
 
 ConfigError = config_lib.ConfigError

@@ -75,3 +75,16 @@ def test_bucket_schedule_visits_every_batch_once():
   assert (bucket[rows == 3] == 1).all() and (bucket[rows < 3] == 0).all()
   # Each bucket's batches in order.
   assert rows[bucket == 0].tolist() == [0, 1, 2]
+
+
+def test_with_buckets_each_bucket_draws_its_own_order():
+  data = batching.bucketize(_split([2] * 20 + [9] * 7), (4,))
+  key = jax.random.key(3)
+  batches = np.asarray(batching.epoch_batches(key, 2, data, 8,
+                                              per_bucket=True))
+  epoch_key = jax.random.fold_in(key, 2)
+  for b, rows in ((0, batches[:3]), (1, batches[3:])):
+    order = np.asarray(jax.random.permutation(jax.random.fold_in(epoch_key,
+                                                                 b),
+                                              data.sizes[b]))
+    np.testing.assert_array_equal(rows.ravel()[:data.sizes[b]], order)

@@ -10,6 +10,12 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / 'lottery_jax'
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
+# The layers, bottom up, as README's Layout lists them: a module imports
+# only from its own layer or those before it.
+LAYERS = (('files', 'config'), ('batching',), ('data.*',),
+          ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
+          ('lottery',), ('checkpoints', 'results'), ('runs', 'tickets'),
+          ('study', 'findings', 'report', 'plots'))
 # Below data preparation: the model, masks, training and the lottery core.
 TRAINING = ('config', 'batching', 'models', 'masks', 'pruning', 'train',
             'sharding', 'fit', 'lottery')
@@ -84,6 +90,19 @@ def test_module_and_function_sizes(name):
       assert size <= MAX_FUNCTION_LINES or why, (
           f'{name}.{node.name}: {size} lines and no "# Long:" comment '
           'above it saying why')
+
+
+def _layer(name):
+  for i, layer in enumerate(LAYERS):
+    if name in layer or (name.startswith('data.') and 'data.*' in layer):
+      return i
+  raise AssertionError(f'{name} is in no layer of LAYERS (and README)')
+
+
+@pytest.mark.parametrize('name', sorted(MODULES))
+def test_modules_import_only_downwards(name):
+  up = sorted(d for d in GRAPH[name] if _layer(d) > _layer(name))
+  assert not up, f'{name} imports {up} from a later layer'
 
 
 def test_no_import_cycle():

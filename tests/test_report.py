@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from lottery_jax import files
-from lottery_jax import plots
 from lottery_jax import findings
+from lottery_jax import plots
 from lottery_jax import report
 from lottery_jax import results
 
@@ -91,7 +91,8 @@ def test_findings_that_do_not_hold_are_reported_as_such(tmp_path):
 def _cut(grid, up_to=0.9):
   curves = {('tickets', 'books', 'books', 'ticket_reset'): [0.8] * (
       len(grid) - 1)}
-  return findings.sparsity_cut(findings.Results(_rows(curves, grid=grid)), up_to)
+  return findings.sparsity_cut(findings.Results(_rows(curves, grid=grid)),
+                               up_to)
 
 
 def test_the_cut_is_the_round_nearest_the_target_on_the_rows_grid():

@@ -2,6 +2,7 @@
 refusing to resume on other data, rows that all seeds agree on."""
 
 import os
+import pathlib
 import shutil
 
 import numpy as np
@@ -49,12 +50,24 @@ def test_other_encoded_data_is_another_run(tiny_data_dir, tmp_path):
     tickets.source_tickets(short, data_workdir, workdir, 'home')
 
 
+def test_the_same_data_prepared_again_keeps_its_name(tiny_data_dir,
+                                                     tmp_path):
+  settings = _settings()
+  first = runs.prepare_data(settings.data, tiny_data_dir, str(tmp_path / 'a'))
+  for path in pathlib.Path(tiny_data_dir).rglob('*'):  # Files touched:
+    os.utime(path, (1e9, 1e9))                        # prepared again.
+  again = runs.prepare_data(settings.data, tiny_data_dir, str(tmp_path / 'b'))
+  assert runs.data_fingerprint(again, ['home', 'books']) == (
+      runs.data_fingerprint(first, ['home', 'books']))
+
+
 def test_a_run_directory_of_other_data_is_refused(tmp_path):
   settings = _settings()
   run_dir = str(tmp_path / 'run')
   runs.open_run(run_dir, settings, {'vocab': 'a', 'home': 'k1'})
   runs.open_run(run_dir, settings, {'vocab': 'a', 'home': 'k1'})  # Resumes.
-  with pytest.raises(config_lib.ConfigError, match='trained on other data'):
+  with pytest.raises(config_lib.ConfigError,
+                     match=r'other prepared data \(home differ\)'):
     runs.open_run(run_dir, settings, {'vocab': 'a', 'home': 'k2'})
 
 

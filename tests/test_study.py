@@ -9,10 +9,10 @@ import pytest
 
 from experiments.configs import smoke
 from lottery_jax import config as config_lib
-from lottery_jax.data import dataset
-from lottery_jax.data import domains
 from lottery_jax import results
 from lottery_jax import study
+from lottery_jax.data import dataset
+from lottery_jax.data import domains
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,9 +8,10 @@ Same data, vocabulary, optimiser, batch size, five seeds and strategies as
 at 160 tokens (about the 70th percentile), 4 epochs, and 6 rounds at
 p = 0.55 so that the rounds pass about 50%, 90% and 99% sparsity (55.0,
 79.8, 90.9, 95.9, 98.2, 99.2%). Measured: 46 minutes on a 2-core CPU for
-the five domains plus the 20 transfer pairs (docs/results). The learning rate stays the paper's: fewer
-epochs cost accuracy (about 0.67-0.74 on home at round 0, against the
-paper's 0.8+) but keep the optimisation that tickets depend on.
+the five domains plus the 20 transfer pairs (docs/results). The learning
+rate stays the paper's: fewer epochs cost accuracy (about 0.67-0.74 on home
+at round 0, against the paper's 0.8+) but keep the optimisation that
+tickets depend on.
 """
 
 import ml_collections
