@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 from lottery_jax import runs
@@ -27,6 +28,10 @@ def call(name: str, argv, fn: Callable[..., Any], **kwargs) -> Any:
   line that starts with `name`."""
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  if not flags.FLAGS['verbosity'].present:
+    # Third-party INFO lines (orbax writes ~27 a checkpoint) would bury the
+    # progress; --verbosity=0 brings them back.
+    logging.set_verbosity(logging.WARNING)
   if CONFIG.value is None:
     sys.exit(f'{name}: error: --config is required, e.g. '
              '--config=experiments/configs/cpu.py')

@@ -9,7 +9,6 @@ again to resume. Prints the accuracy per round (mean +- std over seeds).
 """
 
 from absl import app
-from absl import logging
 
 from experiments import common
 from lottery_jax import results
@@ -17,7 +16,6 @@ from lottery_jax import tickets
 
 
 def main(argv):
-  logging.set_verbosity(logging.INFO)
   rows = common.call('find_tickets', argv, tickets.run_find_tickets,
                      log=print)
   print(results.format_summary(results.summarize(rows)))

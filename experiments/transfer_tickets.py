@@ -10,7 +10,6 @@ MASKS-RANDOM). Run it again to resume.
 """
 
 from absl import app
-from absl import logging
 
 from experiments import common
 from lottery_jax import results
@@ -18,7 +17,6 @@ from lottery_jax import tickets
 
 
 def main(argv):
-  logging.set_verbosity(logging.INFO)
   rows = common.call('transfer_tickets', argv, tickets.run_transfer,
                      log=print)
   print(results.format_summary(results.summarize(rows)))
