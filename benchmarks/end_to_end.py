@@ -38,8 +38,7 @@ def main(argv):
     data_workdir = runs.prepare_data(settings.data, _DATA_DIR.value, workdir)
     t_data = time.time() - start
     start = time.time()
-    rows = tickets.find_all_tickets(settings, data_workdir, workdir,
-                                    log=print)
+    rows = tickets.find_all_tickets(settings, data_workdir, workdir)
     t_tickets = time.time() - start
   peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   trainings = len({(r['strategy'], r['round']) for r in rows})

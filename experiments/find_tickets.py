@@ -16,8 +16,7 @@ from lottery_jax import tickets
 
 
 def main(argv):
-  rows = common.call('find_tickets', argv, tickets.run_find_tickets,
-                     log=print)
+  rows = common.call('find_tickets', argv, tickets.run_find_tickets)
   print(results.format_summary(results.summarize(rows)))
 
 

@@ -23,7 +23,7 @@ _RESULTS_DIR = flags.DEFINE_string(
 
 def main(argv):
   record = common.call('run_study', argv, study.run_study,
-                       results_dir=_RESULTS_DIR.value, log=print)
+                       results_dir=_RESULTS_DIR.value)
   print('stages (seconds):', record['invocations'][-1]['stages'])
 
 

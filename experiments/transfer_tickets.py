@@ -17,8 +17,7 @@ from lottery_jax import tickets
 
 
 def main(argv):
-  rows = common.call('transfer_tickets', argv, tickets.run_transfer,
-                     log=print)
+  rows = common.call('transfer_tickets', argv, tickets.run_transfer)
   print(results.format_summary(results.summarize(rows)))
 
 

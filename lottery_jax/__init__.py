@@ -8,7 +8,7 @@ The layers, bottom up (each imports only from those before it):
   models, masks, pruning        the TextCNN; mask pytrees; exact top-k pruning
   train, sharding, fit          masked steps; seeds over devices; the fit loop
   lottery                       strategies, key streams, one IMP round
-  checkpoints, results          rounds on disk; result rows
+  checkpoints, results, progress  rounds on disk; rows; the display
   runs, tickets                 run directories, resuming; the experiments
   study, findings, report, plots  the whole study and its outputs
 """
@@ -21,6 +21,7 @@ from lottery_jax import fit
 from lottery_jax import lottery
 from lottery_jax import masks
 from lottery_jax import models
+from lottery_jax import progress
 from lottery_jax import pruning
 from lottery_jax import results
 from lottery_jax import runs
@@ -49,7 +50,8 @@ from lottery_jax.train import train_step
 
 __all__ = [
     'batching', 'checkpoints', 'config', 'dataset', 'divergence', 'domains',
-    'files', 'fit', 'input_pipeline', 'lottery', 'masks', 'models', 'pruning',
+    'files', 'fit', 'input_pipeline', 'lottery', 'masks', 'models', 'progress',
+    'pruning',
     'results', 'runs', 'study', 'tickets', 'train', 'vocab',
     'FitProgram', 'TextCNN', 'apply_masks', 'find_tickets', 'get_config',
     'load_split', 'make_masks', 'make_optimizer', 'prepare',

@@ -30,7 +30,6 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from absl import logging
 import jax
 import numpy as np
 
@@ -40,6 +39,7 @@ from lottery_jax import files
 from lottery_jax import fit as fit_lib
 from lottery_jax import lottery
 from lottery_jax import masks as masks_lib
+from lottery_jax import progress as progress_lib
 from lottery_jax import results as results_lib
 from lottery_jax import train as train_lib
 from lottery_jax.data import dataset
@@ -48,7 +48,6 @@ from lottery_jax.data import input_pipeline
 
 ConfigError = config_lib.ConfigError
 FULL_MODEL = lottery.FULL_MODEL
-Log = Callable[[str], None]
 Row = Dict[str, Any]
 
 
@@ -219,7 +218,7 @@ def _listdir(path: str) -> List[str]:
 
 
 # ---------------------------------------------------------------------------
-# Rows, progress, the NaN guard.
+# Rows and the NaN guard.
 
 
 def make_rows(result: fit_lib.FitResult, masks, params, seeds: Sequence[int],
@@ -245,36 +244,6 @@ def make_rows(result: fit_lib.FitResult, masks, params, seeds: Sequence[int],
       'epochs_run': int(result.epochs_run[i]),
       'wall_time': round(seconds, 3),
   } for i, seed in enumerate(seeds)]
-
-
-class Progress:
-  """Logs each finished training with an estimate of the time left."""
-
-  def __init__(self, total: int, label: str, log: Log = logging.info):
-    self.total, self.label, self.log = total, label, log
-    self.done = 0
-    self.trained_seconds = 0.0
-    self.trained = 0
-
-  def update(self, what: str, rows, seconds: Optional[float]) -> None:
-    self.done += 1
-    if seconds is not None:
-      self.trained += 1
-      self.trained_seconds += seconds
-    acc = np.array([r['test_accuracy'] for r in rows])
-    left = self.total - self.done
-    eta = (self.trained_seconds / self.trained * left) if self.trained else 0
-    self.log(f'[{self.label}] {what}: test {acc.mean():.4f} +- {acc.std():.4f}'
-             f' at {100 * rows[0]["sparsity"]:.2f}% sparsity'
-             + (f' ({seconds:.1f}s)' if seconds is not None else ' (resumed)')
-             + f'; {self.done}/{self.total} done, about '
-             f'{duration(eta)} left')
-
-
-def duration(seconds: float) -> str:
-  seconds = int(seconds)
-  return (f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600
-          else f'{seconds // 60}m{seconds % 60:02d}s')
 
 
 def nan_guard(where: str, seeds: Sequence[int], run_dir: str):
@@ -348,8 +317,15 @@ class Run:
     self.fit = functools.partial(fit or self.program.fit, train=splits[
         'train'], valid=splits['valid'], test=splits['test'])
 
+  def label(self, strategy: str, round_: int) -> str:
+    """'tickets home ticket_reset round 3', 'transfer home->books ...'."""
+    pair = (f'{self.source}->{self.target}' if self.source != self.target
+            else self.target)
+    return f'{self.experiment} {pair} {strategy} round {round_}'
+
   def round(self, strategy: str, round_: int, masks_fn: Callable[[], Any],
-            theta_0, *, save_arrays: bool = True, extra=None):
+            theta_0, progress: progress_lib.Progress, *,
+            save_arrays: bool = True, extra=None):
     """Trains one round, or loads it if it finished.
 
     Args:
@@ -357,6 +333,7 @@ class Run:
       round_: the round.
       masks_fn: returns the round's [seeds] masks (called only to train).
       theta_0: [seeds] theta_0 for `lottery.imp_round`.
+      progress: shown the training's epochs.
       save_arrays: keep the trained params and masks (else the rows only).
       extra: more arrays to save with them.
 
@@ -365,9 +342,16 @@ class Run:
       from disk, whose arrays are None if they were not saved.
     """
     seeds = self.settings.lottery.seed_ids
-    where = (f'{self.source}->{self.target}' if self.source != self.target
-             else self.target) + f' {strategy} round {round_}'
+    where = self.label(strategy, round_)
     started = []
+    guard = nan_guard(where, seeds, self.run_dir)
+    compiles = [sum(self.program.compiles.values())]
+
+    def on_epoch(epoch, metrics):
+      guard(epoch, metrics)
+      now = sum(self.program.compiles.values())
+      progress.epoch(epoch, compiled=now != compiles[0])
+      compiles[0] = now
 
     def timed_fit(*args, **kwargs):  # The wall time is the training's.
       started.append(time.time())
@@ -375,11 +359,11 @@ class Run:
 
     def compute():
       masks = masks_fn()
+      progress.start(where, len(seeds))
       result = lottery.imp_round(
           timed_fit, strategy, round_, masks, roots=self.roots,
           theta_0=theta_0, model=self.model,
-          max_length=self.settings.fit.max_length,
-          on_epoch=nan_guard(where, seeds, self.run_dir))
+          max_length=self.settings.fit.max_length, on_epoch=on_epoch)
       params = jax.tree.map(np.asarray, result.params)
       rows = make_rows(result, masks, params, seeds,
                        experiment=self.experiment, source=self.source,

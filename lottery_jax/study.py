@@ -25,12 +25,13 @@ import csv
 import json
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
-from absl import logging
+import ml_collections
 
 from lottery_jax import config as config_lib
 from lottery_jax import files
+from lottery_jax import progress as progress_lib
 from lottery_jax import results as results_lib
 from lottery_jax import runs
 from lottery_jax import tickets
@@ -39,9 +40,10 @@ from lottery_jax.data import divergence
 STAGES = ('data', 'divergence', 'tickets', 'transfer', 'outputs')
 
 
-def run_study(config, data_dir: Optional[str], workdir: str,
-              results_dir: Optional[str] = None,
-              log: Callable[[str], None] = logging.info) -> Dict[str, Any]:
+def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
+              workdir: str, results_dir: Optional[str] = None,
+              progress: Optional[progress_lib.Progress] = None
+              ) -> Dict[str, Any]:
   """Runs (or resumes) every stage; returns the study record.
 
   Args:
@@ -49,55 +51,71 @@ def run_study(config, data_dir: Optional[str], workdir: str,
     data_dir: the review files; None reuses ``workdir/data`` once prepared.
     workdir: data, checkpoints and run directories.
     results_dir: tables, figures and report (default ``workdir/results``).
-    log: progress lines.
+    progress: the display of every training of the study (default: a new
+      one; `Progress.quiet()` shows nothing).
 
   Returns:
-    The record written to ``results_dir/study.json``: the config and, per
-    invocation of this config, the seconds of each stage run (also of one
-    that failed) and whether all of them finished.
+    The record written to ``results_dir/study.json``: per invocation of
+    the config, the seconds of each stage (also one that failed).
   """
   settings = config_lib.settings(config)  # Checked once, here.
+  pairs = settings.transfer_pairs
+  own = progress is None
+  progress = progress or tickets.new_progress(
+      settings, tickets.count_trainings(settings))
   results_dir = results_dir or os.path.join(workdir, 'results')
-  os.makedirs(results_dir, exist_ok=True)
   record_path = os.path.join(results_dir, 'study.json')
-  record = (files.read_json(record_path) if os.path.exists(record_path)
-            else {})
-  wanted = json.loads(json.dumps(config.to_dict()))  # As JSON reads back.
-  if record.get('config') != wanted:
-    if record:
-      log(f'[study] {record_path}: another config; starting a new record')
-    record = {'config': wanted, 'invocations': []}
-  times: Dict[str, float] = {}
-  record['invocations'].append({'started': time.strftime('%Y-%m-%d %H:%M:%S'),
-                                'stages': times, 'finished': False})
+  record = _new_invocation(record_path, config, progress.write)
+  times = record['invocations'][-1]['stages']
 
   def stage(name, fn):
-    log(f'[study] {name} ...')
+    progress.write(f'[study] {name} ...')
     start = time.time()
     try:
       return fn()
     finally:  # A stage that fails still counts its time.
       times[name] = round(time.time() - start, 1)
       files.write_json(record_path, record)
-      log(f'[study] {name}: {times[name]:.1f}s')
+      progress.write(f'[study] {name}: {times[name]:.1f}s')
 
-  data_workdir = stage('data', lambda: runs.prepare_data(
-      settings.data, data_dir, workdir))
-  jsd = stage('divergence', lambda: divergence.domain_divergence(
-      data_workdir, settings.lottery_domains))
-  files.write_json(os.path.join(results_dir, 'divergence.json'), jsd)
-  # One compiled fit for both stages: a transfer target's data has the
-  # shapes its tickets were trained on, so nothing compiles again.
-  program = runs.fit_program(settings)
-  rows = stage('tickets', lambda: tickets.find_all_tickets(
-      settings, data_workdir, workdir, log, program))
-  if settings.transfer_pairs:
-    rows += stage('transfer', lambda: tickets.transfer_all(
-        settings, data_workdir, workdir, log, program))
+  try:
+    data_workdir = stage('data', lambda: runs.prepare_data(
+        settings.data, data_dir, workdir))
+    jsd = stage('divergence', lambda: divergence.domain_divergence(
+        data_workdir, settings.lottery_domains))
+    files.write_json(os.path.join(results_dir, 'divergence.json'), jsd)
+    # One compiled fit for both stages: a transfer target's data has the
+    # shapes its tickets were trained on, so nothing compiles again.
+    program = runs.fit_program(settings)
+    rows = stage('tickets', lambda: tickets.find_all_tickets(
+        settings, data_workdir, workdir, progress, program))
+    if pairs:
+      rows += stage('transfer', lambda: tickets.transfer_all(
+          settings, data_workdir, workdir, progress, program))
+  finally:
+    if own:
+      progress.close()
   results_lib.write_rows(os.path.join(results_dir, 'results.jsonl'), rows)
   stage('outputs', lambda: write_outputs(results_dir))
   record['invocations'][-1]['finished'] = True
   files.write_json(record_path, record)
+  return record
+
+
+def _new_invocation(record_path: str, config: ml_collections.ConfigDict,
+                    write: progress_lib.Write) -> Dict[str, Any]:
+  """study.json's record of this config, with a new invocation begun (a
+  new config starts a new record)."""
+  record = (files.read_json(record_path) if os.path.exists(record_path)
+            else {})
+  wanted = json.loads(json.dumps(config.to_dict()))  # As JSON reads back.
+  if record.get('config') != wanted:
+    if record:
+      write(f'[study] {record_path}: another config; starting a new record')
+    record = {'config': wanted, 'invocations': []}
+  record['invocations'].append({'started': time.strftime('%Y-%m-%d %H:%M:%S'),
+                                'stages': {}, 'finished': False})
+  os.makedirs(os.path.dirname(record_path), exist_ok=True)
   return record
 
 

@@ -18,7 +18,6 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from absl import logging
 import ml_collections
 
 from lottery_jax import checkpoints
@@ -26,6 +25,7 @@ from lottery_jax import config as config_lib
 from lottery_jax import files
 from lottery_jax import fit as fit_lib
 from lottery_jax import lottery
+from lottery_jax import progress as progress_lib
 from lottery_jax import runs
 
 ConfigError = config_lib.ConfigError
@@ -34,8 +34,8 @@ Row = runs.Row
 
 
 def _rounds(run: runs.Run, plan: Sequence[Tuple[int, str]],
-            masks_for: Callable, theta_0, log: runs.Log, *,
-            save_arrays: bool = True,
+            masks_for: Callable, theta_0, progress: progress_lib.Progress,
+            *, save_arrays: bool = True,
             extra: Optional[Dict[str, Any]] = None) -> List[Row]:
   """Trains (or loads) every (round, strategy) of `plan` in order.
 
@@ -43,27 +43,51 @@ def _rounds(run: runs.Run, plan: Sequence[Tuple[int, str]],
   `previous` maps each strategy to its last (params, masks). `extra` is
   saved with round 0. The results files are rewritten after every round.
   """
-  label = (f'transfer {run.source}->{run.target}'
-           if run.experiment == 'transfer' else f'tickets {run.target}')
-  progress = runs.Progress(len(plan), label, log)
   previous, rows = {}, []
   for i, (round_, strategy) in enumerate(plan):
     params, masks, round_rows, seconds = run.round(
         strategy, round_,
         functools.partial(masks_for, strategy, round_, previous), theta_0,
-        save_arrays=save_arrays, extra=extra if round_ == 0 else None)
-    progress.update(f'{strategy} round {round_}', round_rows, seconds)
+        progress, save_arrays=save_arrays,
+        extra=extra if round_ == 0 else None)
+    progress.finish(run.label(strategy, round_), round_rows, seconds)
     previous[strategy] = (params, masks)
     if i + 1 == len(plan) or plan[i + 1][0] != round_:
       rows = runs.write_results(run.run_dir)
   return rows
 
 
+def ticket_plan(settings: config_lib.Settings) -> List[Tuple[int, str]]:
+  """(round, strategy) of every training of `find_tickets`, in order."""
+  return [(0, FULL_MODEL)] + [(r, s)
+                              for r in range(1, settings.lottery.rounds + 1)
+                              for s in settings.lottery.strategies]
+
+
+def transfer_plan(settings: config_lib.Settings) -> List[Tuple[int, str]]:
+  """(round, strategy) of every training of `transfer_tickets`, in order."""
+  return [(r, s) for r in range(1, settings.lottery.rounds + 1)
+          for s in settings.transfer.strategies]
+
+
+def count_trainings(settings: config_lib.Settings) -> int:
+  """Trainings of tickets in every domain and transfer over every pair."""
+  return (len(settings.lottery_domains) * len(ticket_plan(settings))
+          + len(settings.transfer_pairs) * len(transfer_plan(settings)))
+
+
+def new_progress(settings: config_lib.Settings, trainings: int
+                 ) -> progress_lib.Progress:
+  """A visible Progress for `trainings` trainings of these settings."""
+  return progress_lib.Progress(trainings, settings.fit.epochs)
+
+
 def find_tickets(settings: config_lib.Settings, data_workdir: str,
                  workdir: str, domain: str, *,
                  program: Optional[fit_lib.FitProgram] = None,
                  fit: Optional[lottery.FitFn] = None,
-                 log: runs.Log = logging.info) -> List[Row]:
+                 progress: Optional[progress_lib.Progress] = None
+                 ) -> List[Row]:
   """IMP rounds 0..R of every configured strategy on one domain.
 
   Args:
@@ -73,7 +97,8 @@ def find_tickets(settings: config_lib.Settings, data_workdir: str,
     domain: the domain.
     program: the compiled fit to use (default: a new one).
     fit: trains instead of `program.fit` (same signature), for tests.
-    log: progress lines.
+    progress: the command's display (default: a new one for this call;
+      `Progress.quiet()` shows nothing).
 
   Returns:
     The result rows of every finished round of the run, also in
@@ -97,10 +122,15 @@ def find_tickets(settings: config_lib.Settings, data_workdir: str,
     params, masks = previous.get(strategy, previous[FULL_MODEL])
     return lottery.prune_seeds(params, masks, lot.prune_fraction)
 
-  plan = [(0, FULL_MODEL)] + [(r, s) for r in range(1, lot.rounds + 1)
-                              for s in lot.strategies]
-  return _rounds(run, plan, masks_for, theta_0, log,
-                 extra={'theta0': theta_0})
+  plan = ticket_plan(settings)
+  own = progress is None
+  progress = progress or new_progress(settings, len(plan))
+  try:
+    return _rounds(run, plan, masks_for, theta_0, progress,
+                   extra={'theta0': theta_0})
+  finally:
+    if own:
+      progress.close()
 
 
 def source_tickets(settings: config_lib.Settings, data_workdir: str,
@@ -145,7 +175,8 @@ def transfer_tickets(settings: config_lib.Settings, data_workdir: str,
                      workdir: str, source: str, target: str, *,
                      program: Optional[fit_lib.FitProgram] = None,
                      fit: Optional[lottery.FitFn] = None,
-                     log: runs.Log = logging.info) -> List[Row]:
+                     progress: Optional[progress_lib.Progress] = None
+                     ) -> List[Row]:
   """Trains every TICKET-RESET mask of `source` once on `target`.
 
   Arguments as `find_tickets`.
@@ -172,14 +203,19 @@ def transfer_tickets(settings: config_lib.Settings, data_workdir: str,
     return checkpoints.fill_none(run.template, checkpoints.load_round(
         runs.round_dir(src_dir, 'ticket_reset', round_))['masks'])
 
-  strategies = settings.transfer.strategies
-  plan = [(r, s) for r in range(1, settings.lottery.rounds + 1)
-          for s in strategies]
-  # The masks are the source's and the trained params are not needed
-  # again: a transfer round keeps its rows only, unless asked.
-  return _rounds(run, plan,
-                 lambda strategy, round_, previous: source_masks(round_),
-                 theta_0, log, save_arrays=settings.transfer.save_params)
+  plan = transfer_plan(settings)
+  own = progress is None
+  progress = progress or new_progress(settings, len(plan))
+  try:
+    # The masks are the source's and the trained params are not needed
+    # again: a transfer round keeps its rows only, unless asked.
+    return _rounds(run, plan,
+                   lambda strategy, round_, previous: source_masks(round_),
+                   theta_0, progress,
+                   save_arrays=settings.transfer.save_params)
+  finally:
+    if own:
+      progress.close()
 
 
 # ---------------------------------------------------------------------------
@@ -187,25 +223,37 @@ def transfer_tickets(settings: config_lib.Settings, data_workdir: str,
 
 
 def find_all_tickets(settings: config_lib.Settings, data_workdir: str,
-                     workdir: str, log: runs.Log = logging.info,
+                     workdir: str,
+                     progress: Optional[progress_lib.Progress] = None,
                      program: Optional[fit_lib.FitProgram] = None
                      ) -> List[Row]:
-  """`find_tickets` in every lottery domain, with one compiled fit."""
+  """`find_tickets` in every lottery domain, with one compiled fit and one
+  progress display (default: a new one)."""
   program = program or runs.fit_program(settings)
+  domains = settings.lottery_domains
+  own = progress is None
+  progress = progress or new_progress(
+      settings, len(domains) * len(ticket_plan(settings)))
   rows = []
-  for domain in settings.lottery_domains:
-    start = time.time()
-    rows.extend(find_tickets(settings, data_workdir, workdir, domain,
-                             program=program, log=log))
-    log(f'[tickets {domain}] finished in '
-        f'{runs.duration(time.time() - start)}')
+  try:
+    for domain in domains:
+      start = time.time()
+      rows.extend(find_tickets(settings, data_workdir, workdir, domain,
+                               program=program, progress=progress))
+      progress.write(f'[tickets {domain}] finished in '
+                     f'{progress_lib.duration(time.time() - start)}')
+  finally:
+    if own:
+      progress.close()
   return rows
 
 
 def transfer_all(settings: config_lib.Settings, data_workdir: str,
-                 workdir: str, log: runs.Log = logging.info,
+                 workdir: str,
+                 progress: Optional[progress_lib.Progress] = None,
                  program: Optional[fit_lib.FitProgram] = None) -> List[Row]:
-  """`transfer_tickets` over every configured pair, with one compiled fit."""
+  """`transfer_tickets` over every configured pair, with one compiled fit
+  and one progress display (default: a new one)."""
   pairs = settings.transfer_pairs
   if not pairs:
     raise ConfigError('no transfer pair: set --config.transfer.sources and '
@@ -213,28 +261,39 @@ def transfer_all(settings: config_lib.Settings, data_workdir: str,
   for source in dict.fromkeys(s for s, _ in pairs):  # Fail before training.
     source_tickets(settings, data_workdir, workdir, source)
   program = program or runs.fit_program(settings)
+  own = progress is None
+  progress = progress or new_progress(
+      settings, len(pairs) * len(transfer_plan(settings)))
   rows = []
-  for source, target in pairs:
-    start = time.time()
-    rows.extend(transfer_tickets(settings, data_workdir, workdir, source,
-                                 target, program=program, log=log))
-    log(f'[transfer {source}->{target}] finished in '
-        f'{runs.duration(time.time() - start)}')
+  try:
+    for source, target in pairs:
+      start = time.time()
+      rows.extend(transfer_tickets(settings, data_workdir, workdir, source,
+                                   target, program=program,
+                                   progress=progress))
+      progress.write(f'[transfer {source}->{target}] finished in '
+                     f'{progress_lib.duration(time.time() - start)}')
+  finally:
+    if own:
+      progress.close()
   return rows
 
 
 def run_find_tickets(config: ml_collections.ConfigDict,
                      data_dir: Optional[str], workdir: str,
-                     log: runs.Log = logging.info) -> List[Row]:
+                     progress: Optional[progress_lib.Progress] = None
+                     ) -> List[Row]:
   """Checks the config, prepares the data, finds tickets in every domain."""
   settings = config_lib.settings(config)
   data_workdir = runs.prepare_data(settings.data, data_dir, workdir)
-  return find_all_tickets(settings, data_workdir, workdir, log)
+  return find_all_tickets(settings, data_workdir, workdir, progress)
 
 
 def run_transfer(config: ml_collections.ConfigDict, data_dir: Optional[str],
-                 workdir: str, log: runs.Log = logging.info) -> List[Row]:
+                 workdir: str,
+                 progress: Optional[progress_lib.Progress] = None
+                 ) -> List[Row]:
   """Checks the config, prepares the data, transfers every pair."""
   settings = config_lib.settings(config)
   data_workdir = runs.prepare_data(settings.data, data_dir, workdir)
-  return transfer_all(settings, data_workdir, workdir, log)
+  return transfer_all(settings, data_workdir, workdir, progress)

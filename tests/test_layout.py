@@ -14,7 +14,8 @@ MAX_FUNCTION_LINES = 60
 # only from its own layer or those before it.
 LAYERS = (('files', 'config'), ('batching',), ('data.*',),
           ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
-          ('lottery',), ('checkpoints', 'results'), ('runs', 'tickets'),
+          ('lottery',), ('checkpoints', 'results', 'progress'),
+          ('runs', 'tickets'),
           ('study', 'findings', 'report', 'plots'))
 # Below data preparation: the model, masks, training and the lottery core.
 TRAINING = ('config', 'batching', 'models', 'masks', 'pruning', 'train',

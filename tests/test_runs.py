@@ -11,6 +11,7 @@ import pytest
 from experiments.configs import smoke
 from lottery_jax import config as config_lib
 from lottery_jax import fit
+from lottery_jax import progress
 from lottery_jax import runs
 from lottery_jax import tickets
 
@@ -40,7 +41,9 @@ def test_other_encoded_data_is_another_run(tiny_data_dir, tmp_path):
   short_dir = runs.tickets_dir(workdir, 'home', short, data)
   assert short_dir != long_dir
   lines = []
-  tickets.find_tickets(short, data_workdir, workdir, 'home', log=lines.append)
+  tickets.find_tickets(short, data_workdir, workdir, 'home',
+                       progress=progress.Progress(3, 2, bar=False,
+                                                  write=lines.append))
   assert os.path.isdir(os.path.join(short_dir, 'round_000'))
   assert len(lines) == 3 and not any('(resumed)' in x for x in lines)
   assert runs.finished_run_rows(long_dir) == first  # Left as it was.

@@ -9,11 +9,13 @@ import pytest
 
 from experiments.configs import smoke
 from lottery_jax import config as config_lib
+from lottery_jax import progress
 from lottery_jax import results
 from lottery_jax import study
 from lottery_jax.data import dataset
 from lottery_jax.data import domains
 
+QUIET = progress.Progress.quiet
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -50,7 +52,7 @@ def test_study_runs_every_stage_and_resumes(tiny_data_dir, tmp_path,
   checks = _counted(monkeypatch, config_lib, 'settings')
   prepares = _counted(monkeypatch, dataset, 'prepare')
   record = study.run_study(config, tiny_data_dir, workdir, str(out),
-                           log=lambda _: None)
+                           progress=QUIET())
   assert len(checks) == 1 and len(prepares) == 1  # Once per command.
   assert list(record['invocations'][0]['stages']) == list(study.STAGES)
 
@@ -78,7 +80,7 @@ def test_study_runs_every_stage_and_resumes(tiny_data_dir, tmp_path,
   before = _round_dirs(workdir)
   mtimes = {d: os.path.getmtime(d) for d in before}
   record = study.run_study(config, None, workdir, str(out),
-                           log=lambda _: None)
+                           progress=QUIET())
   assert _round_dirs(workdir) == before
   assert all(os.path.getmtime(d) == t for d, t in mtimes.items())
   assert results.read_rows(str(out / 'results.jsonl')) == rows
@@ -105,14 +107,14 @@ def test_a_failed_stage_keeps_its_time_and_a_new_config_a_new_record(
   # No data anywhere: the data stage fails, and says which flag is missing.
   monkeypatch.delenv('LOTTERY_JAX_DATA_DIR', raising=False)
   with pytest.raises(domains.DataError, match='LOTTERY_JAX_DATA_DIR'):
-    study.run_study(config, None, workdir, str(out), log=lambda _: None)
+    study.run_study(config, None, workdir, str(out), progress=QUIET())
   with open(out / 'study.json') as f:
     record = json.load(f)
   assert list(record['invocations'][0]['stages']) == ['data']
   assert record['invocations'][0]['finished'] is False
   config.lottery.rounds = 1
   with pytest.raises(domains.DataError):
-    study.run_study(config, None, workdir, str(out), log=lambda _: None)
+    study.run_study(config, None, workdir, str(out), progress=QUIET())
   with open(out / 'study.json') as f:
     record = json.load(f)
   assert len(record['invocations']) == 1

@@ -1,0 +1,129 @@
+"""One progress display for a whole command, with an ETA that leaves compiles
+out.
+
+A `Progress` counts the epochs of every training a command will run (a
+training stopped early skips its remaining epochs; a round found on disk
+skips all of them). A tqdm bar shows what trains now (domain or pair,
+strategy, round, epoch, seeds) and an estimate of the time left: the
+epochs left times the mean seconds of the epochs run so far, leaving out the
+epochs that compiled a program (tqdm's own rate would count them and guess
+far too long at the start). A line per finished training is written above
+the bar.
+
+Library calls make their own `Progress` unless given one; pass
+`Progress.quiet()` to see nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+import tqdm
+
+Write = Callable[[str], None]
+
+
+def duration(seconds: float) -> str:
+  """3725 -> '1h02m'; 75 -> '1m15s'."""
+  seconds = int(seconds)
+  return (f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600
+          else f'{seconds // 60}m{seconds % 60:02d}s')
+
+
+def _write_above_bar(text: str) -> None:
+  tqdm.tqdm.write(text, file=sys.stdout)
+
+
+class Progress:
+  """The epochs of every training of a command.
+
+  Args:
+    trainings: how many trainings the command runs (resumed ones included).
+    epochs: epochs per training (the most; early stopping may run fewer).
+    bar: show the bar (on stderr).
+    write: where a line per finished training goes (default: above the
+      bar, on stdout).
+    clock: seconds since some fixed time (for tests).
+  """
+
+  def __init__(self, trainings: int, epochs: int, *, bar: bool = True,
+               write: Optional[Write] = None,
+               clock: Callable[[], float] = time.monotonic):
+    self.epochs, self.clock = epochs, clock
+    self.write = write or (_write_above_bar if bar else (lambda _: None))
+    self.bar = tqdm.tqdm(
+        total=trainings * epochs, unit='epoch', disable=not bar,
+        dynamic_ncols=True, file=sys.stderr,
+        bar_format='{desc} |{bar}| {n_fmt}/{total_fmt} epochs '
+                   '[{elapsed}{postfix}]')
+    self.done = 0  # Epochs run or skipped.
+    self.timed_seconds = 0.0  # Of the epochs that compiled nothing.
+    self.timed_epochs = 0
+    self.what = ''
+    self._epoch_start = self.clock()
+    self._left_in_training = 0
+    self._update('', 'ETA after the first epoch')
+
+  @classmethod
+  def quiet(cls) -> 'Progress':
+    """A Progress that shows and writes nothing."""
+    return cls(0, 1, bar=False, write=lambda _: None)
+
+  def eta(self) -> Optional[float]:
+    """Seconds left, or None before an epoch without a compile finished."""
+    if not self.timed_epochs:
+      return None
+    left = self.bar.total - self.done
+    return left * self.timed_seconds / self.timed_epochs
+
+  def start(self, what: str, seeds: int) -> None:
+    """A training begins: `what` names it (e.g. 'tickets home
+    ticket_reset round 3')."""
+    self.what = f'{what} ({seeds} seeds)'
+    self._left_in_training = self.epochs
+    self._epoch_start = self.clock()
+    self._update(f'{self.what} epoch 1/{self.epochs}')
+
+  def epoch(self, epoch: int, compiled: bool) -> None:
+    """Epoch `epoch` (0-based) of the current training finished; `compiled`
+    says whether it compiled a program (its time is left out of the ETA)."""
+    now = self.clock()
+    if not compiled:
+      self.timed_seconds += now - self._epoch_start
+      self.timed_epochs += 1
+    self._epoch_start = now
+    self._advance(1)
+    self._update(f'{self.what} epoch {min(epoch + 2, self.epochs)}/'
+                 f'{self.epochs}')
+
+  def finish(self, what: str, rows: Sequence[Dict], seconds: Optional[float]
+             ) -> None:
+    """A training ended (`seconds` None: found on disk): its epochs not run
+    are skipped, and a line with its test accuracy is written."""
+    self._advance(self._left_in_training if seconds is not None
+                  else self.epochs)
+    acc = np.array([r['test_accuracy'] for r in rows])
+    self.write(f'{what}: test {acc.mean():.4f} +- {acc.std():.4f} at '
+               f'{100 * rows[0]["sparsity"]:.2f}% sparsity'
+               + (f' ({seconds:.1f}s)' if seconds is not None
+                  else ' (resumed)'))
+    self._update(what)
+
+  def close(self) -> None:
+    self.bar.close()
+
+  def _advance(self, epochs: int) -> None:
+    self._left_in_training -= epochs
+    self.done += epochs
+    self.bar.update(epochs)
+
+  def _update(self, desc: str, eta: Optional[str] = None) -> None:
+    if eta is None:
+      seconds = self.eta()
+      eta = ('ETA after the first epoch' if seconds is None
+             else f'about {duration(seconds)} left')
+    self.bar.set_description_str(desc, refresh=False)
+    self.bar.set_postfix_str(eta)
