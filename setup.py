@@ -24,10 +24,14 @@ setuptools.setup(
         'orbax-checkpoint',
         'scipy',
         'sentencepiece>=0.2',
+        'tqdm',
+        # TensorBoard event files without TensorFlow (see lottery_jax.curves).
+        'tensorboardX>=2.6',
     ],
     extras_require={
+        # tensorboard: its event reader checks the curves' event files.
         'test': ['pytest', 'pytest-xdist', 'nbclient', 'ipykernel',
-                 'nbformat'],
+                 'nbformat', 'tensorboard'],
         # Reading a prepared TFDS amazon_us_reviews copy.
         'tfds': ['tensorflow-datasets', 'tensorflow-cpu'],
         # The PyTorch reference of the benchmarks (CPU build).

@@ -2,7 +2,8 @@
 
 The layers, bottom up (each imports only from those before it):
 
-  files, config                 atomic writes; the schema, checks, settings
+  files, config, curves         atomic writes; the schema, checks, settings;
+                                training curves (TensorBoard, JSONL)
   batching                      padding, length buckets, epoch schedules
   data/                         review files -> splits, vocabulary, encodings
   models, masks, pruning        the TextCNN; mask pytrees; exact top-k pruning
@@ -16,6 +17,7 @@ The layers, bottom up (each imports only from those before it):
 from lottery_jax import batching
 from lottery_jax import checkpoints
 from lottery_jax import config
+from lottery_jax import curves
 from lottery_jax import files
 from lottery_jax import fit
 from lottery_jax import lottery
@@ -49,10 +51,10 @@ from lottery_jax.train import make_optimizer
 from lottery_jax.train import train_step
 
 __all__ = [
-    'batching', 'checkpoints', 'config', 'dataset', 'divergence', 'domains',
-    'files', 'fit', 'input_pipeline', 'lottery', 'masks', 'models', 'progress',
-    'pruning',
-    'results', 'runs', 'study', 'tickets', 'train', 'vocab',
+    'batching', 'checkpoints', 'config', 'curves', 'dataset', 'divergence',
+    'domains', 'files', 'fit', 'input_pipeline', 'lottery', 'masks',
+    'models', 'progress', 'pruning', 'results', 'runs', 'study', 'tickets',
+    'train', 'vocab',
     'FitProgram', 'TextCNN', 'apply_masks', 'find_tickets', 'get_config',
     'load_split', 'make_masks', 'make_optimizer', 'prepare',
     'prune_by_magnitude', 'read_reviews', 'settings', 'train_step',

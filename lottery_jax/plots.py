@@ -13,6 +13,8 @@ with `files.atomic_write`. The numbers come from `results` and
 - Figure 4 (`plot_transfer`): one panel per source->target pair:
   MASKS-RESET, MASKS-RANDOM and TICKET-TARGET (the target's own
   TICKET-RESET curve).
+- Training curves (`plot_curves`): validation accuracy against epoch, one
+  line per round, from the rounds' curves.jsonl (`curves`).
 
 Lines are the mean over seeds, bands +-1 standard deviation. Rounds are
 evenly spaced along x and labelled with their sparsity, as in the paper
@@ -21,10 +23,12 @@ evenly spaced along x and labelled with their sparsity, as in the paper
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from matplotlib import colormaps
 from matplotlib import figure
 import numpy as np
 
@@ -208,9 +212,58 @@ def plot_transfer(summary: Summary, stem: str,
   return _save(fig, stem)
 
 
+def plot_curves(curves_paths_or_rows: Sequence[Any], stem: str) -> List[str]:
+  """Validation accuracy against epoch, one line per round, to ``stem.png``
+  and ``stem.pdf``; returns the paths.
+
+  Args:
+    curves_paths_or_rows: paths of curves.jsonl files (`curves.CurveWriter`)
+      or their rows, for one domain's rounds of one strategy. A line is the
+      mean over the seeds that trained that epoch (seeds stopped early drop
+      out), the band +-1 standard deviation.
+    stem: the output path without extension.
+  """
+  rows = [row for item in curves_paths_or_rows for row in (
+      _read_lines(os.fspath(item))
+      if isinstance(item, (str, os.PathLike)) else [item])]
+  by_round = {}
+  for row in rows:
+    if 'epoch' in row and row['valid_accuracy'] is not None:
+      by_round.setdefault(row.get('round'), {}).setdefault(
+          row['epoch'], []).append(row['valid_accuracy'])
+  if not by_round:
+    raise ValueError('no epoch rows to plot')
+  last = next(row for row in reversed(rows) if 'epoch' in row)
+  fig = figure.Figure(figsize=(5.0, 3.4))
+  ax = fig.subplots()
+  for i, (round_, epochs) in enumerate(sorted(
+      by_round.items(), key=lambda item: (item[0] is None, item[0]))):
+    x = np.array(sorted(epochs))
+    values = [np.array(epochs[e]) for e in x]
+    mean = np.array([v.mean() for v in values])
+    std = np.array([v.std() for v in values])
+    # Rounds in order, dark to light; viridis' last yellow is too pale.
+    color = colormaps['viridis'](0.85 * i / max(len(by_round) - 1, 1))
+    _band(ax, x, mean, std, dict(color=color, label=f'round {round_}'))
+  ax.set_xlabel('epoch', fontsize=8)
+  ax.set_ylabel('validation accuracy', fontsize=8)
+  ax.tick_params(labelsize=7)
+  domain = (last.get('target') if last.get('source') == last.get('target')
+            else f"{last.get('source')} -> {last.get('target')}")
+  ax.set_title(f"{domain} {last.get('strategy')}: validation accuracy "
+               '(mean +- std over seeds)', fontsize=9)
+  ax.legend(fontsize=6, frameon=False)
+  return _save(fig, stem)
+
+
+def _read_lines(path: str) -> List[Dict[str, Any]]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 def draw_all(results_dir: str) -> List[str]:
   """Every figure whose results exist in `results_dir` (results.jsonl,
-  divergence.json); returns the written paths."""
+  divergence.json, curves.jsonl); returns the written paths."""
   written = []
   jsd_path = os.path.join(results_dir, 'divergence.json')
   if os.path.exists(jsd_path):
@@ -223,4 +276,8 @@ def draw_all(results_dir: str) -> List[str]:
     written += plot_tickets(summary, os.path.join(results_dir, 'tickets'))
   if any(s['experiment'] == 'transfer' for s in summary):
     written += plot_transfer(summary, os.path.join(results_dir, 'transfer'))
+  curves_path = os.path.join(results_dir, 'curves.jsonl')
+  if os.path.exists(curves_path) and os.path.getsize(curves_path):
+    written += plot_curves([curves_path], os.path.join(results_dir,
+                                                       'curves'))
   return written

@@ -35,6 +35,7 @@ import numpy as np
 
 from lottery_jax import checkpoints
 from lottery_jax import config as config_lib
+from lottery_jax import curves
 from lottery_jax import files
 from lottery_jax import fit as fit_lib
 from lottery_jax import lottery
@@ -344,10 +345,12 @@ class Run:
     seeds = self.settings.lottery.seed_ids
     where = self.label(strategy, round_)
     started = []
+    directory = round_dir(self.run_dir, strategy, round_)
     guard = nan_guard(where, seeds, self.run_dir)
     compiles = [sum(self.program.compiles.values())]
 
-    def on_epoch(epoch, metrics):
+    def on_epoch(writer, epoch, metrics):
+      writer.on_epoch(epoch, metrics)  # First: a diverging epoch is kept.
       guard(epoch, metrics)
       now = sum(self.program.compiles.values())
       progress.epoch(epoch, compiled=now != compiles[0])
@@ -360,10 +363,15 @@ class Run:
     def compute():
       masks = masks_fn()
       progress.start(where, len(seeds))
-      result = lottery.imp_round(
-          timed_fit, strategy, round_, masks, roots=self.roots,
-          theta_0=theta_0, model=self.model,
-          max_length=self.settings.fit.max_length, on_epoch=on_epoch)
+      tags = dict(experiment=self.experiment, source=self.source,
+                  target=self.target, strategy=strategy, round=round_)
+      with curves.CurveWriter(directory, seeds, tags) as writer:
+        result = lottery.imp_round(
+            timed_fit, strategy, round_, masks, roots=self.roots,
+            theta_0=theta_0, model=self.model,
+            max_length=self.settings.fit.max_length,
+            on_epoch=functools.partial(on_epoch, writer))
+        writer.finish(result)
       params = jax.tree.map(np.asarray, result.params)
       rows = make_rows(result, masks, params, seeds,
                        experiment=self.experiment, source=self.source,
@@ -372,6 +380,6 @@ class Run:
       return params, masks, rows
 
     params, masks, rows, trained = cached_round(
-        round_dir(self.run_dir, strategy, round_), compute,
-        template=self.template, save_arrays=save_arrays, extra=extra)
+        directory, compute, template=self.template, save_arrays=save_arrays,
+        extra=extra)
     return params, masks, rows, rows[0]['wall_time'] if trained else None

@@ -7,6 +7,8 @@ and markdown report under the results directory::
   <results_dir>/
     results.jsonl    every row (tickets and transfer), see results.COLUMNS
     summary.csv      mean and std over seeds per (run, strategy, round)
+    curves.jsonl     per-epoch training curves of the first domain's
+                     FULL-MODEL and TICKET-RESET rounds (curves.png)
     divergence.json  the JSD matrix of the training splits
     divergence.png/.pdf, tickets.png/.pdf, transfer.png/.pdf
     report.md        tables, wall times and the paper's findings checked
@@ -22,6 +24,7 @@ tables, figures and report depend on the saved results alone (see
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import time
@@ -87,8 +90,8 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
     # One compiled fit for both stages: a transfer target's data has the
     # shapes its tickets were trained on, so nothing compiles again.
     program = runs.fit_program(settings)
-    rows = stage('tickets', lambda: tickets.find_all_tickets(
-        settings, data_workdir, workdir, progress, program))
+    rows = stage('tickets', lambda: _tickets(
+        settings, data_workdir, workdir, progress, program, results_dir))
     if pairs:
       rows += stage('transfer', lambda: tickets.transfer_all(
           settings, data_workdir, workdir, progress, program))
@@ -100,6 +103,27 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
   record['invocations'][-1]['finished'] = True
   files.write_json(record_path, record)
   return record
+
+
+def _tickets(settings, data_workdir: str, workdir: str, progress, program,
+             results_dir: str) -> List[Dict[str, Any]]:
+  """The tickets stage; then the training curves of the first domain's
+  FULL-MODEL and TICKET-RESET rounds go to ``results_dir/curves.jsonl``."""
+  rows = tickets.find_all_tickets(settings, data_workdir, workdir, progress,
+                                  program)
+  domain = settings.lottery_domains[0]
+  run_dir = runs.tickets_dir(workdir, domain, settings,
+                             runs.data_fingerprint(data_workdir, [domain]))
+  found = [os.path.join(run_dir, 'round_000', 'curves.jsonl')] + sorted(
+      glob.glob(os.path.join(run_dir, 'ticket_reset', 'round_*',
+                             'curves.jsonl')))
+  with files.atomic_write(os.path.join(results_dir, 'curves.jsonl'),
+                          'w') as out:
+    for path in found:
+      if os.path.exists(path):  # Rounds trained before curves were kept.
+        with open(path) as f:
+          out.write(f.read())
+  return rows
 
 
 def _new_invocation(record_path: str, config: ml_collections.ConfigDict,

@@ -12,7 +12,7 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 # The layers, bottom up, as README's Layout lists them: a module imports
 # only from its own layer or those before it.
-LAYERS = (('files', 'config'), ('batching',), ('data.*',),
+LAYERS = (('files', 'config', 'curves'), ('batching',), ('data.*',),
           ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
           ('lottery',), ('checkpoints', 'results', 'progress'),
           ('runs', 'tickets'),

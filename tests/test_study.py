@@ -66,7 +66,8 @@ def test_study_runs_every_stage_and_resumes(tiny_data_dir, tmp_path,
                                                 ('electronics', 'home')}
   for name in ('summary.csv', 'divergence.json', 'report.md',
                'divergence.png', 'divergence.pdf', 'tickets.png',
-               'tickets.pdf', 'transfer.png', 'transfer.pdf', 'study.json'):
+               'tickets.pdf', 'transfer.png', 'transfer.pdf', 'study.json',
+               'curves.jsonl', 'curves.png'):
     assert (out / name).stat().st_size > 0, name
   with open(out / 'summary.csv') as f:
     assert len(f.read().splitlines()) == 1 + len(results.summarize(rows))
