@@ -7,14 +7,14 @@ OUT/divergence.json and the heatmap OUT/divergence.png and .pdf.
 """
 
 import os
-import sys
 
-from absl import app
 from absl import flags
 import numpy as np
 
+from experiments import common
 from lottery_jax import files
 from lottery_jax import plots
+from lottery_jax import runs
 from lottery_jax.data import divergence
 from lottery_jax.data import domains
 
@@ -30,8 +30,7 @@ _PLOT = flags.DEFINE_string(
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  common.no_arguments('divergence', argv)
   workdir = _WORKDIR.value
   names = _DOMAINS.value
   try:
@@ -43,11 +42,11 @@ def main(argv):
             f'--workdir={workdir} first')
       names = list(files.read_json(report_path)['domains'])
     result = divergence.domain_divergence(workdir, names)
-  except domains.DataError as e:
-    sys.exit(f'divergence: error: {e}')
-  files.write_json(os.path.join(workdir, 'divergence.json'), result)
-  plots.plot_heatmap(np.asarray(result['jsd']), names,
-                     os.path.join(workdir, _PLOT.value))
+    files.write_json(os.path.join(workdir, 'divergence.json'), result)
+    plots.plot_heatmap(np.asarray(result['jsd']), names,
+                       os.path.join(workdir, _PLOT.value))
+  except runs.USER_ERRORS as e:  # A full disk (OSError) included.
+    common.fail('divergence', e)
   width = max(map(len, names))
   print(' ' * width + ''.join(f'{n:>{width + 2}}' for n in names))
   for name, row in zip(names, result['jsd']):
@@ -55,4 +54,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run('divergence', main)

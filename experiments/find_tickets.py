@@ -8,17 +8,17 @@ every strategy with all seeds in one program, saving each round; run it
 again to resume. Prints the accuracy per round (mean +- std over seeds).
 """
 
-from absl import app
-
 from experiments import common
 from lottery_jax import results
 from lottery_jax import tickets
 
+_FLAGS = common.define_run_flags()
+
 
 def main(argv):
-  rows = common.call('find_tickets', argv, tickets.run_find_tickets)
+  rows = common.call('find_tickets', argv, _FLAGS, tickets.run_find_tickets)
   print(results.format_summary(results.summarize(rows)))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run('find_tickets', main)

@@ -8,11 +8,10 @@ report.md beside them.
 """
 
 import os
-import sys
 
-from absl import app
 from absl import flags
 
+from experiments import common
 from lottery_jax import findings
 from lottery_jax import study
 
@@ -28,19 +27,20 @@ _UP_TO = flags.DEFINE_float(
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  common.no_arguments('plot_results', argv)
   path = os.path.join(_RESULTS_DIR.value, 'results.jsonl')
   if not os.path.exists(path):
-    sys.exit(f'plot_results: error: {path}: not found; run '
-             'experiments.run_study first')
+    common.fail('plot_results', f'{path}: not found; run '
+                'experiments.run_study first')
   try:
     for written in study.write_outputs(_RESULTS_DIR.value,
                                        up_to=_UP_TO.value):
       print(written)
-  except ValueError as e:
-    sys.exit(f'plot_results: error: {e}')
+  # ValueError: a corrupt file, bad rows, no results to plot; OSError: a
+  # full disk.
+  except (ValueError, OSError) as e:
+    common.fail('plot_results', e)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run('plot_results', main)

@@ -8,20 +8,18 @@ what is already there.
 """
 
 import os
-import sys
 
-from absl import app
 from absl import flags
-from ml_collections import config_flags
 
+from experiments import common
 from lottery_jax import config as config_lib
+from lottery_jax import runs
 from lottery_jax.data import data_report
 from lottery_jax.data import dataset
-from lottery_jax.data import domains
-from lottery_jax.data import input_pipeline
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', os.path.join(os.path.dirname(__file__), 'configs', 'data.py'),
+_CONFIG = common.define_config(
+    'prepare_data',
+    os.path.join(os.path.dirname(__file__), 'configs', 'data.py'),
     'Config file; its `data` field holds the data settings.')
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', None,
@@ -31,16 +29,14 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.',
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  common.no_arguments('prepare_data', argv)
   try:
     report = dataset.prepare(_DATA_DIR.value, _WORKDIR.value,
                              config_lib.data_settings(_CONFIG.value.data))
-  except (config_lib.ConfigError, domains.DataError,
-          input_pipeline.ReviewFileError) as e:
-    sys.exit(f'prepare_data: error: {e}')
+  except runs.USER_ERRORS as e:  # A full disk (OSError) included.
+    common.fail('prepare_data', e)
   print(data_report.format_report(report))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run('prepare_data', main)

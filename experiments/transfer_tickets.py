@@ -9,17 +9,17 @@ same config; sources, targets and strategies come from config.transfer
 MASKS-RANDOM). Run it again to resume.
 """
 
-from absl import app
-
 from experiments import common
 from lottery_jax import results
 from lottery_jax import tickets
 
+_FLAGS = common.define_run_flags()
+
 
 def main(argv):
-  rows = common.call('transfer_tickets', argv, tickets.run_transfer)
+  rows = common.call('transfer_tickets', argv, _FLAGS, tickets.run_transfer)
   print(results.format_summary(results.summarize(rows)))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run('transfer_tickets', main)

@@ -20,26 +20,53 @@ COLUMNS = ('experiment', 'source', 'target', 'strategy', 'seed', 'round',
 GROUP = ('experiment', 'source', 'target', 'strategy', 'round')
 
 
+class RowError(files.CorruptFileError):
+  """A result row without the keys of `COLUMNS`; the message names its file
+  (or place) and the keys."""
+
+
+def check_row(row: Any, where: str) -> None:
+  """Raises RowError, naming `where`, unless `row` has every column.
+
+  Keys beyond `COLUMNS` are allowed (`write_rows` drops them) and named in
+  the error, as a file with other keys is most often one of another version.
+  """
+  if not isinstance(row, dict):
+    raise RowError(f'{where}: not a result row (a JSON object with the keys '
+                   f'{", ".join(COLUMNS)})')
+  missing = [k for k in COLUMNS if k not in row]
+  if missing:
+    extra = sorted(set(row) - set(COLUMNS))
+    raise RowError(f'{where}: a result row without {", ".join(missing)}'
+                   + (f' (it has {", ".join(extra)} instead)' if extra else '')
+                   + '; was it written by another version of lottery_jax?')
+
+
 def write_rows(path: str, rows: Iterable[Dict[str, Any]]) -> None:
-  """Writes rows as JSON lines, atomically."""
+  """Writes rows as JSON lines, atomically; a row without every column is a
+  RowError naming `path` (and nothing is written)."""
   with files.atomic_write(path, 'w') as f:
-    for row in rows:
+    for i, row in enumerate(rows, 1):
+      check_row(row, f'{path}: row {i} to write')
       f.write(json.dumps({k: row[k] for k in COLUMNS}) + '\n')
 
 
 def read_rows(path: str) -> List[Dict[str, Any]]:
-  """The rows of a JSON-lines file; a bad line is an error naming it."""
-  rows = []
+  """The rows of a JSON-lines file; a bad line (not JSON, or else a row
+  without every column) is an error naming it."""
+  numbered = []
   with open(path) as f:
     for number, line in enumerate(f, 1):
       if not line.strip():
         continue
       try:
-        rows.append(json.loads(line))
+        numbered.append((number, json.loads(line)))
       except json.JSONDecodeError as e:
         raise files.CorruptFileError(
             f'{path}:{number}: not a JSON row ({e.msg})') from e
-  return rows
+  for number, row in numbered:
+    check_row(row, f'{path}:{number}')
+  return [row for _, row in numbered]
 
 
 def read_all(workdir: str) -> List[Dict[str, Any]]:
@@ -59,7 +86,8 @@ def summarize(rows: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
   strategy, round), in first-seen order. std is the population std (ddof 0)
   over the seeds present."""
   groups = collections.OrderedDict()
-  for row in rows:
+  for i, row in enumerate(rows, 1):
+    check_row(row, f'result row {i}')
     groups.setdefault(tuple(row[k] for k in GROUP), []).append(row)
   out = []
   for key, members in groups.items():

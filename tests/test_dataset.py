@@ -1,6 +1,8 @@
 """Tests of data preparation: splits, encoding, report, caching, errors."""
 
+import gzip
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -226,3 +228,37 @@ def test_retrained_vocabulary_removes_stale_splits(tiny_data_dir, tmp_path):
                   _small_config(domains='books,home', vocab_size=150))
   assert not os.path.exists(dataset.split_path(workdir, 'cds', 'train'))
   assert os.path.exists(dataset.split_path(workdir, 'home', 'train'))
+
+
+@pytest.mark.parametrize('damage', ['cut', 'not_gzip', 'not_rows'])
+def test_damaged_split_texts_are_rebuilt_with_one_warning(
+    prepared, tiny_data_dir, caplog, damage):
+  # A cut file was an EOFError that named no file.
+  workdir, report = prepared
+  path = os.path.join(workdir, 'splits', 'books.json.gz')
+  with open(path, 'rb') as f:
+    whole = f.read()
+  with open(path, 'wb') as f:
+    f.write({'cut': whole[:len(whole) // 2], 'not_gzip': b'{"split": 1}\n',
+             'not_rows': gzip.compress(b'[1, 2]\n')}[damage])
+  reason = {'cut': 'EOFError', 'not_gzip': 'BadGzipFile',
+            'not_rows': 'TypeError'}[damage]
+  # Another vocabulary size: the vocabulary stage reads every domain's texts.
+  with caplog.at_level(logging.WARNING):
+    again = dataset.prepare(tiny_data_dir, workdir,
+                            _small_config(vocab_size=190))
+  assert [r.getMessage() for r in caplog.records] == [
+      f'{path}: cut short or corrupt ({reason}); rebuilding it']
+  with open(path, 'rb') as f:
+    assert f.read() == whole
+  assert again['domains']['books']['splits']['train']['examples'] == (
+      report['domains']['books']['splits']['train']['examples'])
+
+
+def test_unreadable_split_texts_name_the_file(tmp_path):
+  (tmp_path / 'splits').mkdir()
+  (tmp_path / 'splits' / 'home.json.gz').write_bytes(b'\x1f\x8b\x08')
+  with pytest.raises(domains.DataError) as e:
+    dataset._read_texts(str(tmp_path), 'home')
+  assert str(e.value) == (f'{tmp_path}/splits/home.json.gz: cut short or '
+                          'corrupt (EOFError)')

@@ -8,6 +8,7 @@ import collections
 import gzip
 import itertools
 import json
+import logging
 import os
 import random
 import time
@@ -469,6 +470,61 @@ def test_gzip_cut_inside_first_record_is_an_error(tmp_path):
   path = _write(tmp_path, 'r.json.gz', compressed[:20])
   with pytest.raises(ip.ReviewFileError, match='r.json.gz'):
     _read(path)
+
+
+@pytest.mark.parametrize(
+    'fmt', ['json_lines', 'amazon_tsv', 'blitzer', 'webis_xml', 'label_tsv'])
+def test_gzip_cut_short_says_how_far_it_got(tmp_path, caplog, fmt):
+  data, _ = _gzip_case(fmt, random.Random(0), 2000)
+  compressed = gzip.compress(data.encode())
+  size = len(compressed) // 2
+  path = _write(tmp_path, 'r.gz', compressed[:size])
+  with caplog.at_level(logging.WARNING):
+    reviews, _ = _read(path)
+  assert [r.getMessage() for r in caplog.records] == [
+      f'{path}: gzip stream truncated after {size:,} of {size:,} bytes '
+      f'({len(reviews):,} reviews read); the rest of the file is lost']
+
+
+def test_corrupt_gzip_says_where(tmp_path, caplog):
+  data, _ = _gzip_case('json_lines', random.Random(0), 2000)
+  compressed = bytearray(gzip.compress(data.encode()))
+  compressed[len(compressed) // 2:len(compressed) // 2 + 8] = b'\xff' * 8
+  path = _write(tmp_path, 'r.json.gz', bytes(compressed))
+  with caplog.at_level(logging.WARNING):
+    _, skipped = _read(path)
+  assert skipped[ip.TRUNCATED_GZIP] == 1
+  [message] = [r.getMessage() for r in caplog.records]
+  assert message.startswith(f'{path}: gzip stream corrupt (')
+  assert f' of {len(compressed):,} bytes (' in message
+
+
+@pytest.mark.parametrize('cut', [5, 10, 30])
+def test_gzip_cut_before_any_content_is_not_empty(tmp_path, cut):
+  # A cut inside the header (5), right after it (10) or in the first deflate
+  # block (30) used to read as "the file is empty".
+  compressed = gzip.compress(_json_2018().encode())
+  path = _write(tmp_path, 'r.json.gz', compressed[:cut])
+  with pytest.raises(ip.ReviewFileError) as e:
+    _read(path)
+  assert str(e.value) == (
+      f'{path}: gzip stream truncated after {cut} of {cut} bytes, before any '
+      'review: the file is cut short or corrupt')
+
+
+def test_gzip_cut_inside_a_long_first_review_names_the_cut(tmp_path):
+  # The head decompresses (and says json_lines), the first line does not.
+  rng = random.Random(0)
+  text = ''.join('%08x' % rng.getrandbits(32) for _ in range(20000))
+  compressed = gzip.compress(_json_line(overall=5, reviewText=text).encode())
+  size = len(compressed) // 2
+  path = _write(tmp_path, 'r.json.gz', compressed[:size])
+  with pytest.raises(ip.ReviewFileError) as e:
+    _read(path)
+  assert str(e.value) == (
+      f'{path}: gzip stream truncated after {size:,} of {size:,} bytes (0 '
+      'reviews read): no usable review in this json_lines file (skipped '
+      'truncated_gzip: 1)')
 
 
 # ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ import json
 import os
 import shutil
 import time
+import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from absl import logging
@@ -222,21 +223,44 @@ def _domain_stage(domain: str, files: List[str], data_dir: str, settings,
   return entry
 
 
+# texts(domain) -> the split texts of a domain, {split: [row]}.
+_Texts = Callable[[str], Dict[str, List[dict]]]
+
+
 def _read_texts(workdir: str, domain: str) -> Dict[str, List[dict]]:
+  path = _texts_path(workdir, domain)
   splits = {s: [] for s in domains_lib.SPLITS}
-  with gzip.open(_texts_path(workdir, domain), 'rt', encoding='utf-8') as f:
-    for line in f:
-      row = json.loads(line)
-      splits[row['split']].append(row)
+  try:
+    with gzip.open(path, 'rt', encoding='utf-8') as f:
+      for line in f:
+        row = json.loads(line)
+        splits[row['split']].append(row)
+  except (EOFError, OSError, zlib.error, ValueError, KeyError, TypeError) as e:
+    raise domains_lib.DataError(
+        f'{path}: cut short or corrupt ({type(e).__name__})') from e
   return splits
+
+
+def _texts_reader(workdir: str, rebuild: Callable[[str], Any]) -> _Texts:
+  """`_read_texts`, once per domain and run; a file that does not read back
+  (cut from outside: all are written atomically) is rebuilt by
+  `rebuild(domain)` as it was (a function of the key) after a warning."""
+
+  @functools.lru_cache(maxsize=None)
+  def texts(domain: str) -> Dict[str, List[dict]]:
+    try:
+      return _read_texts(workdir, domain)
+    except domains_lib.DataError as e:
+      logging.warning('%s; rebuilding it', e)
+    os.remove(_texts_path(workdir, domain))
+    rebuild(domain)
+    return _read_texts(workdir, domain)
+
+  return texts
 
 
 def _normalise(text: str, settings) -> str:
   return text.lower() if settings.lowercase else text
-
-
-# texts(domain) -> _read_texts(workdir, domain), read at most once per run.
-_Texts = Callable[[str], Dict[str, List[dict]]]
 
 
 def _vocab_stage(names: Sequence[str], entries: Dict[str, Any], settings,
@@ -349,8 +373,8 @@ def prepare(data_dir: Optional[str], workdir: str,
   manifest = _read_manifest(workdir)
   files = {d: _files(d, data_dir, settings) for d in names}  # Fails early.
   # Texts are read only by the stages that must be rebuilt.
-  texts = functools.lru_cache(maxsize=None)(
-      functools.partial(_read_texts, workdir))
+  texts = _texts_reader(workdir, lambda d: _domain_stage(
+      d, files[d], data_dir, settings, manifest, workdir))
   timings = {}
 
   with _timed(timings, 'read_and_split'):

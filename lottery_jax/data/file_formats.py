@@ -41,7 +41,8 @@ def detect_format(path: str) -> str:
   """Returns the name of the file's format (one of FORMATS).
 
   Raises:
-    ReviewFileError: missing file, empty file or unknown format.
+    ReviewFileError: missing file, empty file, a gzip of which nothing
+      decompresses, or unknown format.
   """
   if os.path.isdir(path):
     if os.path.exists(os.path.join(path, 'dataset_info.json')):
@@ -51,7 +52,11 @@ def detect_format(path: str) -> str:
         'dataset_info.json)')
   if not os.path.exists(path):
     raise ReviewFileError(f'{path}: no such file')
-  head = file_streams.sniff(path).lstrip(b'\xef\xbb\xbf \t\r\n')
+  try:
+    head = file_streams.sniff(path).lstrip(b'\xef\xbb\xbf \t\r\n')
+  except file_streams.TruncatedGzip as e:
+    raise ReviewFileError(f'{path}: {e}, before any review: the file is cut '
+                          'short or corrupt') from e
   if not head:
     raise ReviewFileError(f'{path}: the file is empty')
   first_line = head.split(b'\n', 1)[0].rstrip(b'\r')

@@ -1,17 +1,19 @@
 """Raw records streamed from plain or gzip review files, skips counted.
 
 This module owns the bytes: opening a file whether or not it is gzip, its
-lines (byte order mark dropped, a gzip cut short ending the stream), the head
-that format detection sniffs, the ``<tag>...</tag>`` blocks of the XML-ish
-formats, and the two loops (`read_lines`, `read_blocks`) that hand each raw
-record to a format's parser and count the records it rejects. What a record
-means is the business of `file_formats`.
+lines (byte order mark dropped, a gzip cut short ending the stream with a
+`TruncatedGzip` that says how far it got), the head that format detection
+sniffs, the ``<tag>...</tag>`` blocks of the XML-ish formats, and the two
+loops (`read_lines`, `read_blocks`) that hand each raw record to a format's
+parser and count the records it rejects. What a record means is the business
+of `file_formats`.
 """
 
 from __future__ import annotations
 
 import collections
 import gzip
+import os
 from typing import BinaryIO, Callable, Iterable, Iterator
 import zlib
 
@@ -32,7 +34,19 @@ def open_binary(path: str) -> BinaryIO:
 
 
 class TruncatedGzip(Exception):
-  """A gzip file that ends (or is corrupt) before its end of stream."""
+  """A gzip file that ends (or is corrupt) before its end of stream; the
+  message says how far into the file it got."""
+
+
+def _stopped(path: str, f: BinaryIO, error: Exception) -> TruncatedGzip:
+  """The TruncatedGzip of `error`, raised while `f` decompressed `path`."""
+  # The compressed bytes consumed: the whole file when it was cut short,
+  # within a read buffer of the damage when it is corrupt.
+  raw = getattr(f, 'fileobj', f)
+  where = f'after {raw.tell():,} of {os.path.getsize(path):,} bytes'
+  if isinstance(error, EOFError):
+    return TruncatedGzip(f'gzip stream truncated {where}')
+  return TruncatedGzip(f'gzip stream corrupt ({error}) {where}')
 
 
 def lines(path: str) -> Iterator[bytes]:
@@ -40,7 +54,7 @@ def lines(path: str) -> Iterator[bytes]:
 
   Raises:
     TruncatedGzip: after the last line that decompressed, if the gzip stream
-      is cut short.
+      is cut short or corrupt.
   """
   with open_binary(path) as f:
     try:
@@ -48,11 +62,15 @@ def lines(path: str) -> Iterator[bytes]:
       yield next(f, b'').removeprefix(b'\xef\xbb\xbf')
       yield from f
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-      raise TruncatedGzip(str(e)) from e
+      raise _stopped(path, f, e) from e
 
 
 def sniff(path: str) -> bytes:
-  """The first bytes of the file's content (decompressed if gzip)."""
+  """The first bytes of the file's content (decompressed if gzip).
+
+  Raises:
+    TruncatedGzip: a gzip file of which nothing decompresses.
+  """
   with open_binary(path) as f:
     try:
       return f.read(_SNIFF_BYTES)
@@ -66,7 +84,8 @@ def sniff(path: str) -> bytes:
       if len(head) >= _SNIFF_BYTES:
         break
   except TruncatedGzip:
-    pass
+    if not head:
+      raise
   return head
 
 
@@ -113,25 +132,27 @@ def read_lines(path: str, parse: Parser, skipped: collections.Counter,
     parse: the format's record parser.
     skipped: receives a count per skip reason.
     header: the first line is a header, not a record.
+
+  Raises:
+    TruncatedGzip: after the records before the damage (the caller, who
+      knows how many it kept, counts and reports it).
   """
   line_stream = lines(path)
-  try:
-    if header:
-      next(line_stream, None)
-    for line in line_stream:
-      if not line.strip():
-        continue
-      try:
-        yield parse(line)
-      except reviews.SkipRecord as s:
-        skipped[s.reason] += 1
-  except TruncatedGzip:
-    skipped[reviews.TRUNCATED_GZIP] += 1
+  if header:
+    next(line_stream, None)
+  for line in line_stream:
+    if not line.strip():
+      continue
+    try:
+      yield parse(line)
+    except reviews.SkipRecord as s:
+      skipped[s.reason] += 1
 
 
 def read_blocks(path: str, start: bytes, end: bytes, parse: Parser,
                 skipped: collections.Counter) -> Iterator[reviews.Review]:
-  """Yields `parse` of each `start ... end` block; skips counted as above."""
+  """Yields `parse` of each `start ... end` block; skips counted, and
+  TruncatedGzip raised, as above."""
   try:
     for block in blocks(lines(path), start, end):
       try:
@@ -140,5 +161,3 @@ def read_blocks(path: str, start: bytes, end: bytes, parse: Parser,
         skipped[s.reason] += 1
   except reviews.SkipRecord as s:
     skipped[s.reason] += 1
-  except TruncatedGzip:
-    skipped[reviews.TRUNCATED_GZIP] += 1

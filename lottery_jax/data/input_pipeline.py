@@ -39,6 +39,8 @@ import collections
 import os
 from typing import Iterator, Optional
 
+from absl import logging
+
 from lottery_jax.data import file_streams
 from lottery_jax.data import tfds_reader
 from lottery_jax.data.file_formats import amazon_tsv_parser
@@ -100,6 +102,9 @@ def read_reviews(path: str,
                  fmt: Optional[str] = None) -> Iterator[Review]:
   """Streams the reviews of one file in any supported format.
 
+  A gzip stream cut short or corrupt ends the reviews: it is counted as
+  TRUNCATED_GZIP, and a warning names the file and says how far it got.
+
   Args:
     path: a review file (plain or gzip) or a prepared TFDS directory.
     skipped: a counter that receives, per reason, the records that could not
@@ -111,7 +116,7 @@ def read_reviews(path: str,
 
   Raises:
     ReviewFileError: the file is missing, of unknown format, or has no usable
-      record.
+      record (a gzip cut short before one is named as such).
   """
   if skipped is None:
     skipped = collections.Counter()
@@ -119,11 +124,20 @@ def read_reviews(path: str,
   if not os.path.exists(path):  # When fmt was given, detect_format is skipped.
     raise ReviewFileError(f'{path}: no such file')
   n = 0
-  for record in _records(path, fmt, skipped):
-    n += 1
-    yield record
+  stopped = ''
+  try:
+    for record in _records(path, fmt, skipped):
+      n += 1
+      yield record
+  except file_streams.TruncatedGzip as e:
+    skipped[TRUNCATED_GZIP] += 1
+    stopped = f'{path}: {e} ({n:,} reviews read)'
   if n == 0:
     reasons = ', '.join(f'{k}: {v}' for k, v in sorted(skipped.items()))
     raise ReviewFileError(
-        f'{path}: no usable review in this {fmt} file'
+        f'{stopped or path}: no usable review in this {fmt} file'
         + (f' (skipped {reasons})' if reasons else ''))
+  if stopped:
+    # The skip counts say only `truncated_gzip: 1`; this says how much of
+    # the file was lost.
+    logging.warning('%s; the rest of the file is lost', stopped)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 import sentencepiece as spm
 
 from lottery_jax import files
+from lottery_jax.data import domains
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 MAX_LENGTH = 500
@@ -32,23 +34,36 @@ def train_vocab(texts: Iterable[str], model_path: str, vocab_size: int = 8000,
 
   Returns:
     The trained processor.
+
+  Raises:
+    domains.DataError: `vocab_size` is more than the texts allow.
   """
   model = io.BytesIO()
-  spm.SentencePieceTrainer.train(
-      sentence_iterator=iter(texts),
-      model_writer=model,
-      vocab_size=vocab_size,
-      character_coverage=character_coverage,
-      model_type=model_type,
-      pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
-      # Reviews run to tens of kilobytes; the default (4192 bytes) would
-      # silently drop the long ones from training.
-      max_sentence_length=1 << 20,
-      input_sentence_size=0,
-      shuffle_input_sentence=False,
-      num_threads=os.cpu_count() or 1,
-      minloglevel=2,
-  )
+  try:
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        vocab_size=vocab_size,
+        character_coverage=character_coverage,
+        model_type=model_type,
+        pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
+        # Reviews run to tens of kilobytes; the default (4192 bytes) would
+        # silently drop the long ones from training.
+        max_sentence_length=1 << 20,
+        input_sentence_size=0,
+        shuffle_input_sentence=False,
+        num_threads=os.cpu_count() or 1,
+        minloglevel=2,
+    )
+  except RuntimeError as e:
+    # sentencepiece: "Vocabulary size too high (8000). Please set it to a
+    # value <= 761."
+    limit = re.search(r'too high .*<= (\d+)', str(e))
+    if not limit:
+      raise
+    raise domains.DataError(
+        f'--config.data.vocab_size={vocab_size} is more than the training '
+        f'texts allow; set it to at most {limit.group(1)}') from e
   with files.atomic_write(model_path) as f:
     f.write(model.getvalue())
   return load_vocab(model_path)
