@@ -39,6 +39,7 @@ lost to a kill.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -50,6 +51,8 @@ import numpy as np
 from tensorboardX import event_file_writer
 from tensorboardX.proto import event_pb2
 from tensorboardX.proto import summary_pb2
+
+from lottery_jax import files
 
 CURVES = 'curves.jsonl'
 TENSORBOARD = 'tb'
@@ -69,6 +72,22 @@ def _number(value) -> Optional[float]:
   return float(str(value)) if math.isfinite(value) else None
 
 
+def _writes(method):
+  """An OS error (a full disk) becomes a one-line error naming the round."""
+
+  @functools.wraps(method)
+  def wrapped(self, *args, **kwargs):
+    try:
+      return method(self, *args, **kwargs)
+    except files.WriteError:
+      raise
+    except OSError as e:
+      raise files.WriteError(e.errno, e.strerror,
+                             os.path.join(self.directory, CURVES)) from e
+
+  return wrapped
+
+
 class CurveWriter:
   """Writes a round's per-epoch metrics of every seed; see the module doc.
 
@@ -80,6 +99,7 @@ class CurveWriter:
       writer.finish(result)
   """
 
+  @_writes
   def __init__(self, directory: str, seeds: Sequence[int],
                tags: Mapping[str, Any]):
     """Removes the directory's old curves and opens new ones.
@@ -120,6 +140,7 @@ class CurveWriter:
                        f'[seeds] = ({len(self.seeds)},)')
     return values
 
+  @_writes
   def _write_lines(self, lines) -> None:
     for line in lines:
       self._jsonl.write(json.dumps({**self.tags, **line}) + '\n')
@@ -127,6 +148,7 @@ class CurveWriter:
     for writer in self._writers:
       writer.flush()
 
+  @_writes
   def on_epoch(self, epoch: int, metrics: Mapping[str, Any]) -> None:
     """The fit loop's hook: one epoch of every seed still training.
 
@@ -154,6 +176,7 @@ class CurveWriter:
                     'valid_accuracy': _number(valid[i])})
     self._write_lines(lines)
 
+  @_writes
   def finish(self, result) -> None:
     """Writes the test accuracies at the best epochs, then closes.
 

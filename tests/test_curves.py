@@ -18,6 +18,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.backend.event_processing import event_multiplexer
 
 from lottery_jax import curves
+from lottery_jax import files
 from lottery_jax import plots
 
 SEEDS = (3, 7, 11)  # Ids, not positions: seed 7 is at index 1.
@@ -213,3 +214,17 @@ def test_every_training_of_a_run_writes_its_curves(tiny_data_dir_shared,
         os.path.join(directory, 'tb', 'seed_1'))
     events.Reload()
     assert [e.step for e in events.Scalars('valid/accuracy')] == [1, 2]
+
+
+def test_a_full_disk_names_the_curves_file(tmp_path):
+  writer = curves.CurveWriter(str(tmp_path), SEEDS, TAGS)
+
+  def full(*args):
+    raise OSError(28, os.strerror(28))
+
+  writer._jsonl.write = full  # pylint: disable=protected-access
+  with pytest.raises(files.WriteError) as error:
+    writer.on_epoch(0, _metrics(0))
+  assert str(error.value) == (f'{tmp_path / "curves.jsonl"}: cannot write '
+                              'it: no space left on device')
+  writer.close()
