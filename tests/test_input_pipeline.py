@@ -665,3 +665,21 @@ def test_amazon_tsv_without_required_columns_names_the_file(tmp_path):
   with pytest.raises(ip.ReviewFileError, match='review_body') as e:
     list(ip.read_reviews(str(path), fmt='amazon_tsv'))
   assert str(path) in str(e.value)
+
+
+def test_a_reader_left_suspended_exits_quietly(tmp_path):
+  """`next(iter(read_reviews(...)))` at top level: the generator is closed
+  at interpreter exit, which must print nothing."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'reviews.json.gz'
+  with gzip.open(path, 'wt') as f:
+    for i in range(3):
+      f.write(json.dumps({'reviewText': f'good {i}', 'overall': 5.0}) + '\n')
+  result = subprocess.run(
+      [sys.executable, '-c',
+       'from lottery_jax.data import input_pipeline\n'
+       f'reviews = input_pipeline.read_reviews({str(path)!r})\n'
+       'print(next(iter(reviews)).text)'],
+      capture_output=True, text=True, timeout=120, check=True)
+  assert result.stdout == 'good 0\n' and result.stderr == ''

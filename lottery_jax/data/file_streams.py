@@ -25,6 +25,11 @@ _SNIFF_BYTES = 1 << 16
 # parse(raw record) -> Review, or raises reviews.SkipRecord.
 Parser = Callable[[bytes], reviews.Review]
 
+# No `yield` here sits inside a `try` whose `except` names this module's
+# globals: a generator left suspended (`next(iter(read_reviews(...)))`) is
+# closed at interpreter exit, when those globals may already be None, and
+# the except clause would then print a traceback.
+
 
 def open_binary(path: str) -> BinaryIO:
   """`path` opened for reading bytes, decompressed when it is gzip."""
@@ -57,12 +62,17 @@ def lines(path: str) -> Iterator[bytes]:
       is cut short or corrupt.
   """
   with open_binary(path) as f:
-    try:
-      # A UTF-8 byte order mark would otherwise spoil the first record.
-      yield next(f, b'').removeprefix(b'\xef\xbb\xbf')
-      yield from f
-    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-      raise _stopped(path, f, e) from e
+    first = True
+    while True:
+      try:
+        line = next(f, None)
+      except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise _stopped(path, f, e) from e
+      if line is None:
+        return
+      if first:  # A UTF-8 byte order mark would spoil the first record.
+        line, first = line.removeprefix(b'\xef\xbb\xbf'), False
+      yield line
 
 
 def sniff(path: str) -> bytes:
@@ -144,20 +154,29 @@ def read_lines(path: str, parse: Parser, skipped: collections.Counter,
     if not line.strip():
       continue
     try:
-      yield parse(line)
+      review = parse(line)
     except reviews.SkipRecord as s:
       skipped[s.reason] += 1
+      continue
+    yield review
 
 
 def read_blocks(path: str, start: bytes, end: bytes, parse: Parser,
                 skipped: collections.Counter) -> Iterator[reviews.Review]:
   """Yields `parse` of each `start ... end` block; skips counted, and
   TruncatedGzip raised, as above."""
-  try:
-    for block in blocks(lines(path), start, end):
-      try:
-        yield parse(block)
-      except reviews.SkipRecord as s:
-        skipped[s.reason] += 1
-  except reviews.SkipRecord as s:
-    skipped[s.reason] += 1
+  stream = blocks(lines(path), start, end)
+  while True:
+    try:
+      block = next(stream, None)
+    except reviews.SkipRecord as s:  # A record cut at the end of the file.
+      skipped[s.reason] += 1
+      return
+    if block is None:
+      return
+    try:
+      review = parse(block)
+    except reviews.SkipRecord as s:
+      skipped[s.reason] += 1
+      continue
+    yield review

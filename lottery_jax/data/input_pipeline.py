@@ -125,13 +125,18 @@ def read_reviews(path: str,
     raise ReviewFileError(f'{path}: no such file')
   n = 0
   stopped = ''
-  try:
-    for record in _records(path, fmt, skipped):
-      n += 1
-      yield record
-  except file_streams.TruncatedGzip as e:
-    skipped[TRUNCATED_GZIP] += 1
-    stopped = f'{path}: {e} ({n:,} reviews read)'
+  records = _records(path, fmt, skipped)
+  while True:  # No yield inside the try: see file_streams.
+    try:
+      record = next(records, None)
+    except file_streams.TruncatedGzip as e:
+      skipped[TRUNCATED_GZIP] += 1
+      stopped = f'{path}: {e} ({n:,} reviews read)'
+      break
+    if record is None:
+      break
+    n += 1
+    yield record
   if n == 0:
     reasons = ', '.join(f'{k}: {v}' for k, v in sorted(skipped.items()))
     raise ReviewFileError(

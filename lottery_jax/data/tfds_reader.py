@@ -111,9 +111,12 @@ def read_tfds(path: str,
   examples = _split_examples(tfds, builder, path)
   for split in sorted(builder.info.splits.keys()):
     for data in examples(split):
-      try:
-        yield reviews.make_review(_text(data['review_body']),
-                                  _text(data['review_headline']),
-                                  reviews.parse_rating(data['star_rating']))
+      try:  # The yield outside the try: see file_streams.
+        review = reviews.make_review(_text(data['review_body']),
+                                     _text(data['review_headline']),
+                                     reviews.parse_rating(
+                                         data['star_rating']))
       except reviews.SkipRecord as s:
         skipped[s.reason] += 1
+        continue
+      yield review
