@@ -1,0 +1,98 @@
+"""Writes README.md's tables from the files in docs/, so they cannot go stale.
+
+  python -m experiments.readme_tables [--check]
+
+Each table sits between ``<!-- begin:NAME -->`` and ``<!-- end:NAME -->`` in
+README.md and is made from a committed file: `data` from
+docs/data_report.json (what `experiments.prepare_data` wrote for the real
+data), `divergence` from docs/divergence.json. With --check, nothing is
+written and the exit status says whether README is up to date (the tests
+run this check).
+"""
+
+import os
+import re
+import sys
+from typing import Any, Dict
+
+from absl import app
+from absl import flags
+
+from lottery_jax import files
+
+_CHECK = flags.DEFINE_bool('check', False, 'Only check that README.md is '
+                           'up to date.')
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def data_table(report: Dict[str, Any]) -> str:
+  """Reviews read, duplicates, split sizes and lengths per domain."""
+  lines = ['| domain | read | duplicates | train | valid | test | '
+           'length p50 / p90 / p99 |', '|---|---:|---:|---:|---:|---:|---|']
+  for name, d in report['domains'].items():
+    splits = d['splits']
+    skipped = ', '.join(f'{n} {reason.replace("_", " ")}'
+                        for reason, n in sorted(d['skipped'].items()))
+    read = f'{d["records_read"]:,}' + (f' (+{skipped})' if skipped else '')
+    p = splits['train']['length_percentiles']
+    lines.append(
+        f'| {name} | {read} | {d["duplicates_removed"]:,} | '
+        + ' | '.join(f'{splits[s]["examples"]:,}'
+                     for s in ('train', 'valid', 'test'))
+        + f' | {p["p50"]:,} / {p["p90"]:,} / {p["p99"]:,} |')
+  return '\n'.join(lines)
+
+
+def divergence_table(jsd: Dict[str, Any]) -> str:
+  """The symmetric JSD matrix."""
+  names = jsd['domains']
+  lines = ['|  | ' + ' | '.join(names) + ' |',
+           '|---|' + '---:|' * len(names)]
+  for name, row in zip(names, jsd['jsd']):
+    lines.append(f'| {name} | ' + ' | '.join(
+        '0' if v == 0 else f'{v:.4f}' for v in row) + ' |')
+  return '\n'.join(lines)
+
+
+def tables(docs: str) -> Dict[str, str]:
+  return {
+      'data': data_table(files.read_json(os.path.join(
+          docs, 'data_report.json'))),
+      'divergence': divergence_table(files.read_json(os.path.join(
+          docs, 'divergence.json'))),
+  }
+
+
+def update(text: str, name: str, table: str) -> str:
+  """`text` with the block between the markers of `name` set to `table`.
+
+  Raises:
+    ValueError: the markers are missing.
+  """
+  pattern = re.compile(rf'(<!-- begin:{name} -->\n).*?(\n<!-- end:{name} -->)',
+                       re.DOTALL)
+  if not pattern.search(text):
+    raise ValueError(f'README.md has no <!-- begin:{name} --> ... '
+                     f'<!-- end:{name} --> block')
+  return pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
+
+
+def main(argv):
+  del argv
+  path = os.path.join(REPO, 'README.md')
+  with open(path) as f:
+    text = f.read()
+  new = text
+  for name, table in tables(os.path.join(REPO, 'docs')).items():
+    new = update(new, name, table)
+  if _CHECK.value:
+    if new != text:
+      sys.exit('readme_tables: README.md is out of date with docs/: run '
+               'python -m experiments.readme_tables')
+    return
+  with files.atomic_write(path, 'w') as f:
+    f.write(new)
+
+
+if __name__ == '__main__':
+  app.run(main)
