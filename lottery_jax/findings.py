@@ -18,6 +18,13 @@ is at or below it, "beyond" it when above.
     RESET is steadier (smaller std) beyond the cut.
 (c) Transferred masks (MASKS-RESET) stay within `FEW_POINTS` of
     TICKET-TARGET in every round up to the cut.
+
+A verdict counts only the domains (pairs for (c)) whose rows can decide it
+(`untestable`): every compared group has at least `MIN_SEEDS` seeds, and
+not every group's mean accuracy lies within `NEAR_CHANCE` of `CHANCE`; for
+(b), a domain still close at the cut also needs a round beyond it. The
+verdict names those left out and why; with none left to count it is
+INCONCLUSIVE, with the reason.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from __future__ import annotations
 import collections
 import math
 import warnings
-from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import stats
@@ -37,6 +44,15 @@ ALPHA = 0.05
 # round is the cut, so each preset is judged on its own grid of rounds.
 UP_TO_TARGET = 0.9
 FEW_POINTS = 0.05  # The paper reports a 3-5 point drop after transfer.
+# With two seeds a group's std rests on one difference and Welch's test has
+# about one degree of freedom: almost no gap is significant, so a "close"
+# or "never below" would be the test's blindness, not a finding.
+MIN_SEEDS = 3
+# Binary sentiment on balanced test splits: a model that learned nothing
+# scores 0.5. When every compared group is this near it, a gap or its
+# absence says nothing about tickets (the cpu study sits at 0.6-0.75).
+CHANCE = 0.5
+NEAR_CHANCE = 0.05
 NAMES = {'full_model': 'FULL-MODEL', 'ticket_reset': 'TICKET-RESET',
          'ticket_random': 'TICKET-RANDOM', 'masks_reset': 'MASKS-RESET',
          'masks_random': 'MASKS-RANDOM', 'ticket_target': 'TICKET-TARGET'}
@@ -69,14 +85,6 @@ class Results:
     return sorted(k[4] for k in self.acc
                   if k[:4] == (experiment, source, target, strategy))
 
-  def nearest(self, experiment, source, target, strategy, sparsity):
-    """The round whose sparsity is closest to `sparsity`, or None."""
-    rounds = self.rounds(experiment, source, target, strategy)
-    if not rounds:
-      return None
-    return min(rounds, key=lambda r: abs(self.sparsity[
-        (experiment, source, target, strategy, r)] - sparsity))
-
 
 def cell(values) -> str:
   """'mean +- std' of the seeds' accuracies, or '-'."""
@@ -105,12 +113,53 @@ def _welch(a: np.ndarray, b: np.ndarray, alternative: str) -> float:
   return 1.0 if math.isnan(p) else float(p)
 
 
-def _verdict(hits: int, total: int) -> str:
-  if total and hits == total:
-    return 'REPRODUCED'
-  if hits:
-    return f'PARTLY REPRODUCED ({hits} of {total})'
-  return 'NOT REPRODUCED'
+def untestable(groups: Sequence[np.ndarray]) -> Optional[str]:
+  """Why the groups one domain (or pair) compares cannot decide a finding.
+
+  Args:
+    groups: the per-seed accuracies of every group compared, at least one.
+
+  Returns:
+    None when they can; else the reason, a phrase: the smallest group has
+    fewer than `MIN_SEEDS` seeds, or every group's mean accuracy is less
+    than `NEAR_CHANCE` from `CHANCE`.
+  """
+  seeds = min(len(g) for g in groups)
+  if seeds < MIN_SEEDS:
+    return (f'{seeds} seed{"" if seeds == 1 else "s"}, fewer than the '
+            f'{MIN_SEEDS} a test needs')
+  if all(abs(g.mean() - CHANCE) < NEAR_CHANCE for g in groups):
+    return (f'every mean accuracy within {100 * NEAR_CHANCE:g} points of '
+            f'chance, {CHANCE:g}')
+  return None
+
+
+def _reasons(left_out: Dict[str, str]) -> str:
+  """'books, home (reason); cds (other reason)': names grouped by reason."""
+  by_reason = collections.defaultdict(list)
+  for name, reason in left_out.items():
+    by_reason[reason].append(name)
+  return '; '.join(f'{", ".join(names)} ({reason})'
+                   for reason, names in by_reason.items())
+
+
+def _verdict(hits: int, total: int, left_out: Dict[str, str],
+             unit: str = 'domain') -> str:
+  """The verdict: the finding holds in `hits` of `total` testable units
+  (domains or pairs); `left_out` maps each untestable one to why."""
+  if not total:
+    return (f'INCONCLUSIVE, no {unit} can be tested: {_reasons(left_out)}'
+            if left_out else f'INCONCLUSIVE, no {unit} to test')
+  if hits == total:
+    verdict = 'REPRODUCED'
+  elif hits:
+    verdict = f'PARTLY REPRODUCED ({hits} of {total})'
+  else:
+    verdict = 'NOT REPRODUCED'
+  if left_out:
+    verdict += (f' over {total} testable {unit}{"s" * (total > 1)}; '
+                f'{len(left_out)} left out: {_reasons(left_out)}')
+  return verdict
 
 
 def sparsity_cut(res: Results, up_to: float = UP_TO_TARGET) -> float:
@@ -145,32 +194,33 @@ def sparsity_cut(res: Results, up_to: float = UP_TO_TARGET) -> float:
 def finding_a(res: Results, up_to: float = UP_TO_TARGET) -> str:
   """Finding (a), judged on the rounds up to `sparsity_cut(res, up_to)`."""
   cut = sparsity_cut(res, up_to)
-  lines, hits = [], 0
+  lines, hits, left_out = [], 0, {}
   for domain in res.domains:
     full = res.acc.get(res.ticket(domain, 'full_model', 0))
-    if full is None:
+    keys = [res.ticket(domain, 'ticket_reset', r)
+            for r in res.rounds('tickets', domain, domain, 'ticket_reset')]
+    keys = [k for k in keys if res.sparsity[k] <= cut]
+    if full is None or not keys:
       continue
-    worst = None
-    below = []
-    for r in res.rounds('tickets', domain, domain, 'ticket_reset'):
-      key = res.ticket(domain, 'ticket_reset', r)
-      if res.sparsity[key] > cut:
-        continue
-      diff = res.acc[key].mean() - full.mean()
-      if worst is None or diff < worst[1]:
-        worst = (r, diff, res.sparsity[key])
-      if _welch(res.acc[key], full, 'less') < ALPHA:
-        below.append(f'{100 * res.sparsity[key]:.1f}%')
-    if worst is None:
+    why = untestable([full] + [res.acc[k] for k in keys])
+    if why:
+      left_out[domain] = why
+      lines.append(f'- {domain}: FULL-MODEL {cell(full)}; inconclusive, '
+                   f'{why}.')
       continue
+    worst = min(keys, key=lambda k: res.acc[k].mean())  # First of equals.
+    below = [f'{100 * res.sparsity[k]:.1f}%' for k in keys
+             if _welch(res.acc[k], full, 'less') < ALPHA]
     hits += not below
     lines.append(
         f'- {domain}: FULL-MODEL {cell(full)}; smallest RESET - FULL '
-        f'{100 * worst[1]:+.1f} points (at {100 * worst[2]:.1f}%); '
+        f'{100 * (res.acc[worst].mean() - full.mean()):+.1f} points (at '
+        f'{100 * res.sparsity[worst]:.1f}%); '
         + ('never significantly below.' if not below else
            'significantly below at ' + ', '.join(below) + '.'))
+  verdict = _verdict(hits, len(lines) - len(left_out), left_out)
   return (f'**(a) TICKET-RESET matches or beats FULL-MODEL up to '
-          f'~{100 * up_to:g}% sparsity: {_verdict(hits, len(lines))}.** '
+          f'~{100 * up_to:g}% sparsity: {verdict}.** '
           f'Rounds up to {100 * cut:.0f}% sparsity (the round nearest '
           f'{100 * up_to:g}%); one-sided Welch t-test over the seeds, p < '
           f'{ALPHA}.\n\n' + '\n'.join(lines))
@@ -203,50 +253,119 @@ def _apart(diff: float, p: float) -> bool:
   return p < ALPHA and diff > 0
 
 
+def _parting(domain: str, rounds: List[Comparison],
+             cut: float) -> Tuple[str, bool, bool]:
+  """Finding (b) in one testable domain, from its `reset_vs_random`.
+
+  Returns:
+    The domain's line, whether the finding holds there, and whether RESET
+    has the smaller mean std beyond `cut`.
+  """
+  early = [c for c in rounds if c.sparsity <= cut]
+  late = [c for c in rounds if c.sparsity > cut]
+  close_early = not any(c.p < ALPHA for c in early)
+  part_late = any(_apart(c.diff, c.p) for c in late)
+  parting = None  # Lowest sparsity from which RESET stays above RANDOM.
+  for c in reversed(rounds):
+    if not _apart(c.diff, c.p):
+      break
+    parting = c.sparsity
+  std_reset = std_random = float('nan')
+  if late:
+    std_reset = np.mean([c.std_reset for c in late])
+    std_random = np.mean([c.std_random for c in late])
+  significant = [f'{100 * c.sparsity:.1f}%' for c in early if c.p < ALPHA]
+  line = (
+      f'- {domain}: up to {100 * cut:.0f}% '
+      + ('close (no significant gap)' if close_early else
+         'already apart at ' + ', '.join(significant))
+      + '; beyond it RESET significantly above RANDOM '
+      + ('in some round' if part_late else 'in no round')
+      + ('; RESET stays significantly above from '
+         f'{100 * parting:.1f}% on' if parting is not None else '')
+      + f'. Mean std beyond {100 * cut:.0f}%: RESET {std_reset:.3f}, '
+      f'RANDOM {std_random:.3f}. RESET - RANDOM in points per round: '
+      + '; '.join(f'{100 * c.sparsity:.1f}%: {100 * c.diff:+.1f} '
+                  f'(p={c.p:.3f})' for c in rounds) + '.')
+  return line, close_early and part_late, bool(std_reset < std_random)
+
+
+def _untestable_b(res: Results, domain: str, rounds: List[Comparison],
+                  cut: float) -> Optional[str]:
+  """`untestable` for (b), or still close at `cut` with no round beyond
+  (one already apart up to the cut fails (b) whatever lies beyond)."""
+  groups = [res.acc[res.ticket(domain, s, r)]
+            for r in res.rounds('tickets', domain, domain, 'ticket_reset')
+            if res.ticket(domain, 'ticket_random', r) in res.acc
+            for s in ('ticket_reset', 'ticket_random')]
+  why = untestable(groups)
+  if why is None and all(c.sparsity <= cut and c.p >= ALPHA for c in rounds):
+    why = f'close up to {100 * cut:.0f}% but no round beyond it to part in'
+  return why
+
+
 def finding_b(res: Results, up_to: float = UP_TO_TARGET) -> str:
   """Finding (b): close up to `sparsity_cut(res, up_to)`, apart beyond."""
   cut = sparsity_cut(res, up_to)
-  lines, hits, steadier, total = [], 0, 0, 0
+  lines, hits, steadier, left_out = [], 0, 0, {}
   for domain in res.domains:
     rounds = reset_vs_random(res, domain)
     if not rounds:
       continue
-    total += 1
-    early = [c for c in rounds if c.sparsity <= cut]
-    late = [c for c in rounds if c.sparsity > cut]
-    close_early = not any(c.p < ALPHA for c in early)
-    part_late = any(_apart(c.diff, c.p) for c in late)
-    hits += close_early and part_late
-    parting = None  # Lowest sparsity from which RESET stays above RANDOM.
-    for c in reversed(rounds):
-      if not _apart(c.diff, c.p):
-        break
-      parting = c.sparsity
-    std_reset = std_random = float('nan')
-    if late:
-      std_reset = np.mean([c.std_reset for c in late])
-      std_random = np.mean([c.std_random for c in late])
-      steadier += std_reset < std_random
-    significant = [f'{100 * c.sparsity:.1f}%' for c in early if c.p < ALPHA]
-    lines.append(
-        f'- {domain}: up to {100 * cut:.0f}% '
-        + ('close (no significant gap)' if close_early else
-           'already apart at ' + ', '.join(significant))
-        + '; beyond it RESET significantly above RANDOM '
-        + ('in some round' if part_late else 'in no round')
-        + ('; RESET stays significantly above from '
-           f'{100 * parting:.1f}% on' if parting is not None else '')
-        + f'. Mean std beyond {100 * cut:.0f}%: RESET {std_reset:.3f}, '
-        f'RANDOM {std_random:.3f}. RESET - RANDOM in points per round: '
-        + '; '.join(f'{100 * c.sparsity:.1f}%: {100 * c.diff:+.1f} '
-                    f'(p={c.p:.3f})' for c in rounds) + '.')
+    why = _untestable_b(res, domain, rounds, cut)
+    if why:
+      left_out[domain] = why
+      lines.append(f'- {domain}: inconclusive, {why}.')
+      continue
+    line, hit, steady = _parting(domain, rounds, cut)
+    lines.append(line)
+    hits += hit
+    steadier += steady
+  total = len(lines) - len(left_out)
   return (f'**(b) RESET and RANDOM close until very high sparsity, then '
-          f'part (phase transition): {_verdict(hits, total)}.** Reproduced '
-          f'in a domain where no round up to {100 * cut:.0f}% shows a '
-          f'significant gap (two-sided Welch t-test over the seeds, p < '
-          f'{ALPHA}) and RESET is significantly above RANDOM in some round '
-          f'beyond. RESET steadier (smaller std) beyond {100 * cut:.0f}% '
-          f'in {steadier} of {total} domains.\n\n' + '\n'.join(lines))
+          f'part (phase transition): {_verdict(hits, total, left_out)}.** '
+          f'Reproduced in a domain where no round up to {100 * cut:.0f}% '
+          f'shows a significant gap (two-sided Welch t-test over the seeds, '
+          f'p < {ALPHA}) and RESET is significantly above RANDOM in some '
+          f'round beyond.'
+          + (f' RESET steadier (smaller std) beyond {100 * cut:.0f}% in '
+             f'{steadier} of {total} domains.' if total else '')
+          + '\n\n' + '\n'.join(lines))
+
+
+def _shortfall(res: Results, source: str, target: str, strategy: str,
+               cut: float) -> Optional[Tuple[float, Optional[str]]]:
+  """(largest shortfall of `strategy`'s mean below TICKET-TARGET's in a
+  round up to `cut`, why the pair is `untestable`), or None if no round."""
+  worst, groups = None, []
+  for r in res.rounds('transfer', source, target, strategy):
+    key = ('transfer', source, target, strategy, r)
+    ref = res.acc.get(res.ticket(target, 'ticket_reset', r))
+    if res.sparsity[key] > cut or ref is None:
+      continue
+    groups += [res.acc[key], ref]
+    gap = ref.mean() - res.acc[key].mean()
+    worst = gap if worst is None else max(worst, gap)
+  return None if worst is None else (worst, untestable(groups))
+
+
+def _shortfall_line(strategy: str, gaps: List[Tuple[float, str, str]],
+                    left_out: Dict[str, str], cut: float) -> str:
+  line = f'- {NAMES[strategy]}: '
+  if gaps:
+    worst = max(gaps)
+    mean = np.mean([g for g, _, _ in gaps])
+    line += (
+        f'largest shortfall below TICKET-TARGET up to {100 * cut:.0f}%, '
+        f'per pair: mean {100 * mean:.1f} points, worst '
+        f'{100 * worst[0]:.1f} ({worst[1]} -> {worst[2]}); within '
+        f'{100 * FEW_POINTS:.0f} points in '
+        f'{sum(g <= FEW_POINTS for g, _, _ in gaps)} of {len(gaps)} pairs.')
+  if left_out:
+    line += (' Inconclusive' if gaps else 'inconclusive') + (
+        f' in {len(left_out)} pair{"s" * (len(left_out) > 1)}: '
+        f'{_reasons(left_out)}.')
+  return line
 
 
 def finding_c(res: Results, up_to: float = UP_TO_TARGET) -> str:
@@ -255,36 +374,23 @@ def finding_c(res: Results, up_to: float = UP_TO_TARGET) -> str:
   lines = []
   summary = {}
   for strategy in ('masks_reset', 'masks_random'):
-    gaps = []
+    gaps, left_out = [], {}
     for source, target in res.pairs:
-      worst = None
-      for r in res.rounds('transfer', source, target, strategy):
-        key = ('transfer', source, target, strategy, r)
-        ref = res.acc.get(res.ticket(target, 'ticket_reset', r))
-        if res.sparsity[key] > cut or ref is None:
-          continue
-        gap = ref.mean() - res.acc[key].mean()
-        if worst is None or gap > worst[0]:
-          worst = (gap, res.sparsity[key])
-      if worst is not None:
-        gaps.append((worst[0], source, target))
-    summary[strategy] = gaps
-  reset = summary['masks_reset']
+      found = _shortfall(res, source, target, strategy, cut)
+      if found is None:
+        continue
+      if found[1]:
+        left_out[f'{source} -> {target}'] = found[1]
+      else:
+        gaps.append((found[0], source, target))
+    summary[strategy] = gaps, left_out
+    if gaps or left_out:
+      lines.append(_shortfall_line(strategy, gaps, left_out, cut))
+  reset, left_out = summary['masks_reset']
   within = sum(g <= FEW_POINTS for g, _, _ in reset)
-  for strategy, gaps in summary.items():
-    if not gaps:
-      continue
-    worst = max(gaps)
-    mean = np.mean([g for g, _, _ in gaps])
-    lines.append(
-        f'- {NAMES[strategy]}: largest shortfall below TICKET-TARGET up to '
-        f'{100 * cut:.0f}%, per pair: mean {100 * mean:.1f} points, '
-        f'worst {100 * worst[0]:.1f} ({worst[1]} -> {worst[2]}); '
-        f'within {100 * FEW_POINTS:.0f} points in '
-        f'{sum(g <= FEW_POINTS for g, _, _ in gaps)} of {len(gaps)} pairs.')
   return (f'**(c) Transferred masks stay within a few points of '
           f'TICKET-TARGET up to ~{100 * up_to:g}%: '
-          f'{_verdict(within, len(reset))}.** '
+          f'{_verdict(within, len(reset), left_out, "pair")}.** '
           f'(MASKS-RESET within {100 * FEW_POINTS:.0f} points of the '
           'target\'s own TICKET-RESET in every round up to '
           f'{100 * cut:.0f}%, by pair).\n\n' + '\n'.join(lines))
