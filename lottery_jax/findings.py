@@ -2,29 +2,24 @@
 
 Each finding gets a verdict computed from the saved rows alone, never tuned.
 "Up to about 90% sparsity" is judged on the rounds the rows contain: the cut
-(`sparsity_cut`) is the sparsity of the round nearest to the target `up_to`
-(default `UP_TO_TARGET`, 0.9); a round is "up to" the cut when its sparsity
-is at or below it, "beyond" it when above.
+(`sparsity_cut`) is the round nearest the target `up_to` (0.9), if it is
+near (`is_near`; else every finding is INCONCLUSIVE); "up to" is at or
+below the cut, "beyond" above it.
 
-(a) TICKET-RESET matches or beats FULL-MODEL up to about 90% sparsity: in
-    no round up to the cut is RESET significantly below FULL-MODEL
-    (one-sided Welch t-test over the seeds, p < `ALPHA`).
+(a) TICKET-RESET matches or beats FULL-MODEL: in no round up to the cut is
+    RESET significantly below FULL-MODEL (one-sided Welch, p < `ALPHA`).
 (b) TICKET-RESET and TICKET-RANDOM are close until very high sparsity, then
-    part (the phase transition): reproduced in a domain where no round up
-    to the cut shows a significant gap (two-sided Welch t-test, p <
-    `ALPHA`) and some round beyond it shows RESET significantly above
-    RANDOM; the parting sparsity reported is the lowest round from which
-    RESET stays significantly above RANDOM to the last round. Plus whether
-    RESET is steadier (smaller std) beyond the cut.
+    part: no round up to the cut shows a significant gap (two-sided Welch)
+    and some round beyond it shows RESET significantly above RANDOM; the
+    parting sparsity is the lowest round from which RESET stays above to
+    the last. Plus whether RESET is steadier (smaller std) beyond the cut.
 (c) Transferred masks (MASKS-RESET) stay within `FEW_POINTS` of
     TICKET-TARGET in every round up to the cut.
 
 A verdict counts only the domains (pairs for (c)) whose rows can decide it
-(`untestable`): every compared group has at least `MIN_SEEDS` seeds, and
-not every group's mean accuracy lies within `NEAR_CHANCE` of `CHANCE`; for
-(b), a domain still close at the cut also needs a round beyond it. The
-verdict names those left out and why; with none left to count it is
-INCONCLUSIVE, with the reason.
+(`untestable`: at least `MIN_SEEDS` seeds, not every mean within
+`NEAR_CHANCE` of `CHANCE`; for (b), a round beyond the cut), names those
+left out and why, and is INCONCLUSIVE, with the reason, when none is left.
 """
 
 from __future__ import annotations
@@ -32,17 +27,20 @@ from __future__ import annotations
 import collections
 import math
 import warnings
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import stats
 
-from lottery_jax import results as results_lib
+from lottery_jax.results import Results
 
 ALPHA = 0.05
 # "Up to about 90% sparsity" (the paper's wording): the target whose nearest
 # round is the cut, so each preset is judged on its own grid of rounds.
 UP_TO_TARGET = 0.9
+# A round is "near" a sparsity when it keeps between 1/2 and 2 times the
+# weights that sparsity keeps (`is_near`): ~90% means 80-95%.
+NEAR_FACTOR = 2.0
 FEW_POINTS = 0.05  # The paper reports a 3-5 point drop after transfer.
 # With two seeds a group's std rests on one difference and Welch's test has
 # about one degree of freedom: almost no gap is significant, so a "close"
@@ -56,35 +54,6 @@ NEAR_CHANCE = 0.05
 NAMES = {'full_model': 'FULL-MODEL', 'ticket_reset': 'TICKET-RESET',
          'ticket_random': 'TICKET-RANDOM', 'masks_reset': 'MASKS-RESET',
          'masks_random': 'MASKS-RANDOM', 'ticket_target': 'TICKET-TARGET'}
-
-Key = Tuple[str, str, str, str, int]
-
-
-class Results:
-  """Per-seed test accuracies and sparsities indexed by run and round."""
-
-  def __init__(self, rows: Sequence[Dict[str, Any]]):
-    self.acc: Dict[Key, np.ndarray] = {}
-    self.sparsity: Dict[Key, float] = {}
-    grouped = collections.defaultdict(list)
-    for row in rows:
-      grouped[tuple(row[k] for k in results_lib.GROUP)].append(row)
-    for key, members in grouped.items():
-      members.sort(key=lambda r: r['seed'])
-      self.acc[key] = np.array([r['test_accuracy'] for r in members])
-      self.sparsity[key] = members[0]['sparsity']
-    self.domains = list(dict.fromkeys(k[1] for k in grouped
-                                      if k[0] == 'tickets'))
-    self.pairs = list(dict.fromkeys((k[1], k[2]) for k in grouped
-                                    if k[0] == 'transfer'))
-
-  def ticket(self, domain, strategy, round_):
-    return ('tickets', domain, domain, strategy, round_)
-
-  def rounds(self, experiment, source, target, strategy) -> List[int]:
-    return sorted(k[4] for k in self.acc
-                  if k[:4] == (experiment, source, target, strategy))
-
 
 def cell(values) -> str:
   """'mean +- std' of the seeds' accuracies, or '-'."""
@@ -176,7 +145,9 @@ def sparsity_cut(res: Results, up_to: float = UP_TO_TARGET) -> float:
 
   Returns:
     The sparsity of the round nearest to `up_to`, the lower of two equally
-    near; `up_to` itself when there are no rows.
+    near; `up_to` itself when there are no rows; None when the nearest
+    round is not near (`is_near`): a run that stops at 75% says nothing
+    about 90%.
   """
   grid = {s for k, s in res.sparsity.items() if k[0] == 'tickets'}
   grid = grid or set(res.sparsity.values())
@@ -184,7 +155,31 @@ def sparsity_cut(res: Results, up_to: float = UP_TO_TARGET) -> float:
     return up_to
   # Rounded so that float noise (0.9 - 0.85 > 0.95 - 0.9) cannot break a
   # tie; the rows' sparsities carry 6 decimals.
-  return min(grid, key=lambda s: (round(abs(s - up_to), 9), s))
+  cut = min(grid, key=lambda s: (round(abs(s - up_to), 9), s))
+  return cut if is_near(cut, up_to) else None
+
+
+def kept_ratio(sparsity: float, target: float) -> float:
+  """How many times more (or fewer) weights one sparsity keeps than the
+  other, >= 1. Rounds prune a fixed fraction of what is left, so they are
+  evenly spaced on this measure, where points of sparsity are not: 99%
+  keeps half of what 98% keeps, 51% nearly all of what 50% keeps."""
+  kept, wanted = max(1 - sparsity, 1e-12), max(1 - target, 1e-12)
+  # Rounded so that float noise cannot push an exact factor outside.
+  return round(max(kept / wanted, wanted / kept), 9)
+
+
+def is_near(sparsity: float, target: float) -> bool:
+  """Within `NEAR_FACTOR` of the weights `target` keeps (~90%: 80-95%)."""
+  return kept_ratio(sparsity, target) <= NEAR_FACTOR
+
+
+def _no_cut(title: str, res: Results, up_to: float) -> str:
+  """A finding's verdict when no round is near `up_to`."""
+  reach = max(res.sparsity.values())
+  return (f'**{title}: INCONCLUSIVE, no round near {100 * up_to:g}% '
+          f'sparsity** (the nearest keeps more than {NEAR_FACTOR:g} times '
+          f'its weights; the rounds reach {100 * reach:.1f}%).')
 
 
 # ---------------------------------------------------------------------------
@@ -194,6 +189,9 @@ def sparsity_cut(res: Results, up_to: float = UP_TO_TARGET) -> float:
 def finding_a(res: Results, up_to: float = UP_TO_TARGET) -> str:
   """Finding (a), judged on the rounds up to `sparsity_cut(res, up_to)`."""
   cut = sparsity_cut(res, up_to)
+  if cut is None:
+    return _no_cut('(a) TICKET-RESET matches or beats FULL-MODEL up to '
+                   f'~{100 * up_to:g}% sparsity', res, up_to)
   lines, hits, left_out = [], 0, {}
   for domain in res.domains:
     full = res.acc.get(res.ticket(domain, 'full_model', 0))
@@ -307,6 +305,9 @@ def _untestable_b(res: Results, domain: str, rounds: List[Comparison],
 def finding_b(res: Results, up_to: float = UP_TO_TARGET) -> str:
   """Finding (b): close up to `sparsity_cut(res, up_to)`, apart beyond."""
   cut = sparsity_cut(res, up_to)
+  if cut is None:
+    return _no_cut('(b) RESET and RANDOM close until very high sparsity, '
+                   'then part (phase transition)', res, up_to)
   lines, hits, steadier, left_out = [], 0, 0, {}
   for domain in res.domains:
     rounds = reset_vs_random(res, domain)
@@ -371,6 +372,9 @@ def _shortfall_line(strategy: str, gaps: List[Tuple[float, str, str]],
 def finding_c(res: Results, up_to: float = UP_TO_TARGET) -> str:
   """Finding (c), on the ticket grid's cut: transfer uses its masks."""
   cut = sparsity_cut(res, up_to)
+  if cut is None:
+    return _no_cut('(c) Transferred masks stay within a few points of '
+                   f'TICKET-TARGET up to ~{100 * up_to:g}%', res, up_to)
   lines = []
   summary = {}
   for strategy in ('masks_reset', 'masks_random'):

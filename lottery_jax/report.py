@@ -16,27 +16,13 @@ from lottery_jax.findings import NAMES
 from lottery_jax.findings import Results
 
 TARGETS = (0.5, 0.9, 0.99)  # Table columns: the rounds near these.
-# How far a round may lie from a column's target, as a ratio of the weights
-# kept (`near_round`): ~50% takes rounds at 0-75% sparsity, ~90% 80-95%,
-# ~99% 98-99.5%. A preset pruning up to 75% a round has a round in each
-# column its rounds reach; a smoke run's 75% is not "~90%".
-NEAR_FACTOR = 2.0
-
-
-# ---------------------------------------------------------------------------
-# Tables.
-
-
 def near_round(res: Results, experiment: str, source: str, target: str,
                strategy: str, sparsity: float) -> Optional[int]:
   """The round nearest `sparsity` if it is near it, else None (cell '-').
 
-  Near and nearest are measured on the fraction of weights kept, 1 -
-  sparsity, as a ratio: a round is near when it keeps between 1 /
-  `NEAR_FACTOR` and `NEAR_FACTOR` times what `sparsity` keeps. Each round
-  prunes a fixed fraction of what is left, so the rounds are evenly spaced
-  in this ratio, where points of sparsity are not: 99% keeps half of what
-  98% keeps, 51% nearly all of what 50% keeps.
+  Near and nearest are measured as `findings.kept_ratio`: a round is near
+  when it keeps between 1 / `findings.NEAR_FACTOR` and that many times what
+  `sparsity` keeps (~50%: 0-75%, ~90%: 80-95%, ~99%: 98-99.5%).
 
   Args:
     res: the results.
@@ -47,12 +33,10 @@ def near_round(res: Results, experiment: str, source: str, target: str,
     The round, or None when no round is near (or the run has none).
   """
   def ratio(r):
-    kept = 1 - res.sparsity[(experiment, source, target, strategy, r)]
-    kept = max(kept, 1e-12)  # Every weight pruned: as far as can be.
-    # Rounded so that float noise cannot push an exact factor outside.
-    return round(max(kept / (1 - sparsity), (1 - sparsity) / kept), 9)
+    return findings.kept_ratio(
+        res.sparsity[(experiment, source, target, strategy, r)], sparsity)
   near = [r for r in res.rounds(experiment, source, target, strategy)
-          if ratio(r) <= NEAR_FACTOR]
+          if ratio(r) <= findings.NEAR_FACTOR]
   return min(near, key=ratio) if near else None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import collections
 import json
 import os
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -120,3 +120,33 @@ def format_summary(summary: Sequence[Dict[str, Any]]) -> str:
         f'{s["valid_accuracy_mean"]:>8.4f}+-{s["valid_accuracy_std"]:.4f} '
         f'{s["wall_time"]:>6.1f}s')
   return '\n'.join(lines)
+
+
+Key = Tuple[str, str, str, str, int]
+
+
+class Results:
+  """Per-seed test accuracies and sparsities of rows, indexed by (experiment,
+  source, target, strategy, round): what the findings and tables read."""
+
+  def __init__(self, rows: Sequence[Dict[str, Any]]):
+    self.acc: Dict[Key, np.ndarray] = {}
+    self.sparsity: Dict[Key, float] = {}
+    grouped = collections.defaultdict(list)
+    for row in rows:
+      grouped[tuple(row[k] for k in GROUP)].append(row)
+    for key, members in grouped.items():
+      members.sort(key=lambda r: r['seed'])
+      self.acc[key] = np.array([r['test_accuracy'] for r in members])
+      self.sparsity[key] = members[0]['sparsity']
+    self.domains = list(dict.fromkeys(k[1] for k in grouped
+                                      if k[0] == 'tickets'))
+    self.pairs = list(dict.fromkeys((k[1], k[2]) for k in grouped
+                                    if k[0] == 'transfer'))
+
+  def ticket(self, domain, strategy, round_):
+    return ('tickets', domain, domain, strategy, round_)
+
+  def rounds(self, experiment, source, target, strategy) -> List[int]:
+    return sorted(k[4] for k in self.acc
+                  if k[:4] == (experiment, source, target, strategy))
