@@ -5,9 +5,10 @@
 Each table sits between ``<!-- begin:NAME -->`` and ``<!-- end:NAME -->`` in
 README.md and is made from a committed file: `data` from
 docs/data_report.json (what `experiments.prepare_data` wrote for the real
-data), `divergence` from docs/divergence.json. With --check, nothing is
-written and the exit status says whether README is up to date (the tests
-run this check).
+data), `divergence` from docs/divergence.json, `tickets` and `transfer`
+(the report's tables) from docs/results/results.jsonl. With --check,
+nothing is written and the exit status says whether README is up to date
+(the tests run this check).
 """
 
 import os
@@ -19,6 +20,8 @@ from absl import app
 from absl import flags
 
 from lottery_jax import files
+from lottery_jax import report
+from lottery_jax import results
 
 _CHECK = flags.DEFINE_bool('check', False, 'Only check that README.md is '
                            'up to date.')
@@ -55,11 +58,16 @@ def divergence_table(jsd: Dict[str, Any]) -> str:
 
 
 def tables(docs: str) -> Dict[str, str]:
+  """Every README table, by name, from the files under `docs`."""
+  res = results.Results(results.read_rows(os.path.join(
+      docs, 'results', 'results.jsonl')))
   return {
       'data': data_table(files.read_json(os.path.join(
           docs, 'data_report.json'))),
       'divergence': divergence_table(files.read_json(os.path.join(
           docs, 'divergence.json'))),
+      'tickets': report.tickets_table(res),
+      'transfer': report.transfer_table(res),
   }
 
 
