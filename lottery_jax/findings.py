@@ -46,14 +46,14 @@ FEW_POINTS = 0.05  # The paper reports a 3-5 point drop after transfer.
 # about one degree of freedom: almost no gap is significant, so a "close"
 # or "never below" would be the test's blindness, not a finding.
 MIN_SEEDS = 3
-# Binary sentiment on balanced test splits: a model that learned nothing
-# scores 0.5. When every compared group is this near it, a gap or its
-# absence says nothing about tickets (the cpu study sits at 0.6-0.75).
+# Balanced binary sentiment: a model that learned nothing scores 0.5, and
+# near it a gap (or none) says nothing about tickets.
 CHANCE = 0.5
 NEAR_CHANCE = 0.05
 NAMES = {'full_model': 'FULL-MODEL', 'ticket_reset': 'TICKET-RESET',
          'ticket_random': 'TICKET-RANDOM', 'masks_reset': 'MASKS-RESET',
          'masks_random': 'MASKS-RANDOM', 'ticket_target': 'TICKET-TARGET'}
+
 
 def cell(values) -> str:
   """'mean +- std' of the seeds' accuracies, or '-'."""
@@ -144,10 +144,9 @@ def sparsity_cut(res: Results, up_to: float = UP_TO_TARGET) -> float:
     up_to: the target sparsity, a fraction in [0, 1].
 
   Returns:
-    The sparsity of the round nearest to `up_to`, the lower of two equally
-    near; `up_to` itself when there are no rows; None when the nearest
-    round is not near (`is_near`): a run that stops at 75% says nothing
-    about 90%.
+    The sparsity of the round nearest to `up_to` (the lower of two equally
+    near), `up_to` when there are no rows, None when even the nearest is
+    not `is_near`: a run that stops at 75% says nothing about 90%.
   """
   grid = {s for k, s in res.sparsity.items() if k[0] == 'tickets'}
   grid = grid or set(res.sparsity.values())
@@ -161,9 +160,8 @@ def sparsity_cut(res: Results, up_to: float = UP_TO_TARGET) -> float:
 
 def kept_ratio(sparsity: float, target: float) -> float:
   """How many times more (or fewer) weights one sparsity keeps than the
-  other, >= 1. Rounds prune a fixed fraction of what is left, so they are
-  evenly spaced on this measure, where points of sparsity are not: 99%
-  keeps half of what 98% keeps, 51% nearly all of what 50% keeps."""
+  other, >= 1: rounds, which prune a fixed fraction of what is left, are
+  evenly spaced on it (99% keeps half of what 98% keeps)."""
   kept, wanted = max(1 - sparsity, 1e-12), max(1 - target, 1e-12)
   # Rounded so that float noise cannot push an exact factor outside.
   return round(max(kept / wanted, wanted / kept), 9)
@@ -268,38 +266,39 @@ def _parting(domain: str, rounds: List[Comparison],
     if not _apart(c.diff, c.p):
       break
     parting = c.sparsity
-  std_reset = std_random = float('nan')
-  if late:
-    std_reset = np.mean([c.std_reset for c in late])
-    std_random = np.mean([c.std_random for c in late])
+  std_reset = np.mean([c.std_reset for c in late]) if late else math.nan
+  std_random = np.mean([c.std_random for c in late]) if late else math.nan
   significant = [f'{100 * c.sparsity:.1f}%' for c in early if c.p < ALPHA]
   line = (
       f'- {domain}: up to {100 * cut:.0f}% '
       + ('close (no significant gap)' if close_early else
          'already apart at ' + ', '.join(significant))
-      + '; beyond it RESET significantly above RANDOM '
-      + ('in some round' if part_late else 'in no round')
+      + ('; beyond it RESET significantly above RANDOM '
+         + ('in some round' if part_late else 'in no round') if late
+         else '; no round beyond it')
       + ('; RESET stays significantly above from '
          f'{100 * parting:.1f}% on' if parting is not None else '')
-      + f'. Mean std beyond {100 * cut:.0f}%: RESET {std_reset:.3f}, '
-      f'RANDOM {std_random:.3f}. RESET - RANDOM in points per round: '
+      + (f'. Mean std beyond {100 * cut:.0f}%: RESET {std_reset:.3f}, '
+         f'RANDOM {std_random:.3f}' if late else '')
+      + '. RESET - RANDOM in points per round: '
       + '; '.join(f'{100 * c.sparsity:.1f}%: {100 * c.diff:+.1f} '
                   f'(p={c.p:.3f})' for c in rounds) + '.')
-  return line, close_early and part_late, bool(std_reset < std_random)
+  return (line, close_early and part_late,
+          bool(std_reset < std_random) if late else None)
 
 
 def _untestable_b(res: Results, domain: str, rounds: List[Comparison],
                   cut: float) -> Optional[str]:
-  """`untestable` for (b), or still close at `cut` with no round beyond
-  (one already apart up to the cut fails (b) whatever lies beyond)."""
+  """`untestable`, or close at `cut` with no round beyond (apart up to it
+  fails (b) whatever lies beyond)."""
   groups = [res.acc[res.ticket(domain, s, r)]
             for r in res.rounds('tickets', domain, domain, 'ticket_reset')
             if res.ticket(domain, 'ticket_random', r) in res.acc
             for s in ('ticket_reset', 'ticket_random')]
-  why = untestable(groups)
-  if why is None and all(c.sparsity <= cut and c.p >= ALPHA for c in rounds):
-    why = f'close up to {100 * cut:.0f}% but no round beyond it to part in'
-  return why
+  if untestable(groups) or any(c.sparsity > cut or c.p < ALPHA
+                               for c in rounds):
+    return untestable(groups)
+  return f'close up to {100 * cut:.0f}% but no round beyond it to part in'
 
 
 def finding_b(res: Results, up_to: float = UP_TO_TARGET) -> str:
@@ -308,7 +307,7 @@ def finding_b(res: Results, up_to: float = UP_TO_TARGET) -> str:
   if cut is None:
     return _no_cut('(b) RESET and RANDOM close until very high sparsity, '
                    'then part (phase transition)', res, up_to)
-  lines, hits, steadier, left_out = [], 0, 0, {}
+  lines, hits, steadier, left_out = [], 0, [], {}
   for domain in res.domains:
     rounds = reset_vs_random(res, domain)
     if not rounds:
@@ -321,7 +320,7 @@ def finding_b(res: Results, up_to: float = UP_TO_TARGET) -> str:
     line, hit, steady = _parting(domain, rounds, cut)
     lines.append(line)
     hits += hit
-    steadier += steady
+    steadier += [] if steady is None else [steady]  # Rounds beyond.
   total = len(lines) - len(left_out)
   return (f'**(b) RESET and RANDOM close until very high sparsity, then '
           f'part (phase transition): {_verdict(hits, total, left_out)}.** '
@@ -330,7 +329,8 @@ def finding_b(res: Results, up_to: float = UP_TO_TARGET) -> str:
           f'p < {ALPHA}) and RESET is significantly above RANDOM in some '
           f'round beyond.'
           + (f' RESET steadier (smaller std) beyond {100 * cut:.0f}% in '
-             f'{steadier} of {total} domains.' if total else '')
+             f'{sum(steadier)} of {len(steadier)} domains.' if steadier
+             else '')
           + '\n\n' + '\n'.join(lines))
 
 
