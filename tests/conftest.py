@@ -2,10 +2,20 @@
 
 import os
 import random
+import tempfile
 
 import pytest
 
 DATA_DIR_ENV = 'LOTTERY_JAX_DATA_DIR'
+
+# One persistent XLA compilation cache for a test run, shared by the xdist
+# workers and the commands the tests start: the same small programs compile
+# in many tests. Set before any test module imports jax; a new run (new
+# run id) starts empty, so timings are those of a fresh checkout.
+_RUN = os.environ.get('PYTEST_XDIST_TESTRUNUID', str(os.getpid()))
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(
+    tempfile.gettempdir(), f'lottery_jax_tests_{_RUN}'))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 
 _POSITIVE = ('great', 'excellent', 'love', 'wonderful', 'perfect', 'best',
              'amazing', 'happy', 'recommend', 'superb')
