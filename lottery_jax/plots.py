@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from matplotlib import colormaps
 from matplotlib import figure
+from matplotlib import ticker
 import numpy as np
 
 from lottery_jax import files
@@ -244,7 +245,9 @@ def plot_curves(curves_paths_or_rows: Sequence[Any], stem: str) -> List[str]:
     std = np.array([v.std() for v in values])
     # Rounds in order, dark to light; viridis' last yellow is too pale.
     color = colormaps['viridis'](0.85 * i / max(len(by_round) - 1, 1))
-    _band(ax, x, mean, std, dict(color=color, label=f'round {round_}'))
+    label = 'FULL-MODEL (round 0)' if round_ == 0 else f'round {round_}'
+    _band(ax, x, mean, std, dict(color=color, label=label))
+  ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
   ax.set_xlabel('epoch', fontsize=8)
   ax.set_ylabel('validation accuracy', fontsize=8)
   ax.tick_params(labelsize=7)

@@ -161,6 +161,13 @@ def make_report(results_dir: str,
               '', 'Jensen-Shannon divergence (nats) of the training splits\' '
               'unigram distributions.', '',
               divergence_table(files.read_json(jsd_path)), '']
+  curves = os.path.join(results_dir, 'curves.jsonl')
+  if os.path.exists(curves) and os.path.getsize(curves):
+    parts += ['## Training curves', '', '![curves](curves.png)', '',
+              'Validation accuracy per epoch of the first domain\'s rounds '
+              '(mean +- std over the seeds): whether the trainings '
+              'converged. Every round\'s curves are in its directory '
+              '(curves.jsonl, and TensorBoard event files under tb/).', '']
   if record.get('invocations'):
     parts += ['## Wall time', '', stage_times(record), '']
   return '\n'.join(parts)

@@ -73,7 +73,8 @@ def test_study_runs_every_stage_and_resumes(tiny_data_dir, tmp_path,
     assert len(f.read().splitlines()) == 1 + len(results.summarize(rows))
   text = (out / 'report.md').read_text()
   for heading in ('(a) TICKET-RESET', '(b) RESET and RANDOM',
-                  '(c) Transferred masks', '## Wall time', '| tickets |'):
+                  '(c) Transferred masks', '## Wall time', '| tickets |',
+                  '## Training curves', '![curves](curves.png)'):
     assert heading in text
 
   # Again: nothing is trained again, the results are the same, and the
