@@ -9,33 +9,10 @@ import pytest
 from lottery_jax import batching
 from lottery_jax import fit
 from lottery_jax import masks as masks_lib
-from lottery_jax import models
-from lottery_jax import pruning
 from lottery_jax import train
 from lottery_jax.config import FitSettings
-
-MODEL = models.TextCNN(vocab_size=40, embed_dim=8, channels=6, hidden=5)
-LENGTH = 12
-
-
-def _data(n, seed):
-  rng = np.random.default_rng(seed)
-  length = rng.integers(1, LENGTH + 1, n).astype(np.int32)
-  tokens = rng.integers(4, 40, (n, LENGTH)).astype(np.int32)
-  tokens[np.arange(LENGTH)[None] >= length[:, None]] = 0
-  label = (tokens == 7).any(1).astype(np.int32)
-  return {'tokens': tokens, 'length': length, 'label': label}
-
-
-def _params(key=0):
-  return MODEL.init(jax.random.key(key), jnp.zeros((1, LENGTH), jnp.int32),
-                    jnp.ones((1,), jnp.int32))['params']
-
-
-def _half_pruned(params):
-  masks = masks_lib.make_masks(params)
-  return pruning.prune_by_magnitude(params, masks, 0.5)
-
+# The model, data and pruning of the step tests (tests/ is on sys.path).
+from test_train import _data, _half_pruned, _params, LENGTH, MODEL
 
 def _fit(seeds, settings, masks_fn=None, on_epoch=None, program=None):
   program = program or fit.FitProgram(MODEL, train.make_optimizer(),

@@ -150,32 +150,26 @@ def read_lines(path: str, parse: Parser, skipped: collections.Counter,
   line_stream = lines(path)
   if header:
     next(line_stream, None)
-  for line in line_stream:
-    if not line.strip():
-      continue
-    try:
-      review = parse(line)
-    except reviews.SkipRecord as s:
-      skipped[s.reason] += 1
-      continue
-    yield review
+  yield from _parsed((line for line in line_stream if line.strip()), parse,
+                     skipped)
 
 
 def read_blocks(path: str, start: bytes, end: bytes, parse: Parser,
                 skipped: collections.Counter) -> Iterator[reviews.Review]:
   """Yields `parse` of each `start ... end` block; skips counted, and
   TruncatedGzip raised, as above."""
-  stream = blocks(lines(path), start, end)
+  yield from _parsed(blocks(lines(path), start, end), parse, skipped)
+
+
+def _parsed(records: Iterator[bytes], parse: Parser,
+            skipped: collections.Counter) -> Iterator[reviews.Review]:
+  """`parse` of each record; a SkipRecord (from `parse`, or from `records`
+  for a record cut at the end of the file) is counted by its reason."""
   while True:
     try:
-      block = next(stream, None)
-    except reviews.SkipRecord as s:  # A record cut at the end of the file.
-      skipped[s.reason] += 1
+      review = parse(next(records))
+    except StopIteration:
       return
-    if block is None:
-      return
-    try:
-      review = parse(block)
     except reviews.SkipRecord as s:
       skipped[s.reason] += 1
       continue
