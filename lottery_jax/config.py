@@ -28,7 +28,10 @@ import ml_collections
 # The five domains of SPEC.md section 1 (their files: data/domains.py).
 DOMAINS = ('books', 'electronics', 'movies', 'cds', 'home')
 FULL_MODEL = 'full_model'
-TICKET_STRATEGIES = ('ticket_reset', 'ticket_random')
+TICKET_STRATEGIES = ('ticket_reset', 'ticket_random', 'ticket_reinit',
+                     'ticket_rewind', 'random_pruning')
+# Strategies that take TICKET-RESET's masks of the same round.
+NEEDS_RESET = ('ticket_reinit', 'random_pruning')
 TRANSFER_STRATEGIES = ('masks_reset', 'masks_random')
 CONV_IMPLS = ('matmul', 'xla')
 OPTIMIZERS = ('adam', 'sgd')
@@ -75,11 +78,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.lottery = ml_collections.ConfigDict()
   # Empty: every domain of data.domains.
   config.lottery.domains = ''
+  # The paper's two; the controls ticket_reinit, ticket_rewind and
+  # random_pruning are selectable the same way (lottery.STRATEGIES).
   config.lottery.strategies = 'ticket_reset,ticket_random'
   config.lottery.rounds = 20
   config.lottery.prune_fraction = 0.35
   config.lottery.seeds = 5
   config.lottery.seed_offset = 0
+  # TICKET-REWIND's k: its surviving weights start from round 0's params
+  # after this many training steps (Frankle et al. 2020).
+  config.lottery.rewind_steps = 100
 
   config.transfer = ml_collections.ConfigDict()
   # Empty: every domain of lottery.domains; all ordered pairs.
@@ -199,6 +207,7 @@ class LotterySettings:
   prune_fraction: float = 0.35
   seeds: int = 5
   seed_offset: int = 0
+  rewind_steps: int = 100
 
   @property
   def seed_ids(self) -> List[int]:
@@ -288,7 +297,8 @@ def settings(config: ml_collections.ConfigDict) -> Settings:
                               strategies=names(lot.strategies),
                               rounds=lot.rounds,
                               prune_fraction=lot.prune_fraction,
-                              seeds=lot.seeds, seed_offset=lot.seed_offset),
+                              seeds=lot.seeds, seed_offset=lot.seed_offset,
+                              rewind_steps=lot.rewind_steps),
       transfer=TransferSettings(sources=names(tr.sources),
                                 targets=names(tr.targets),
                                 strategies=names(tr.strategies),
@@ -306,6 +316,13 @@ def _check(s: Settings) -> None:
     raise ConfigError(f'--config.lottery.rounds={lot.rounds} must be >= 0')
   if lot.seeds < 1:
     raise ConfigError(f'--config.lottery.seeds={lot.seeds} must be >= 1')
+  if lot.rewind_steps < 0:
+    raise ConfigError(f'--config.lottery.rewind_steps={lot.rewind_steps} '
+                      'must be >= 0')
+  needy = [n for n in NEEDS_RESET if n in lot.strategies]
+  if needy and 'ticket_reset' not in lot.strategies:
+    raise ConfigError(f'--config.lottery.strategies: {", ".join(needy)} '
+                      "train TICKET-RESET's masks; add ticket_reset")
   known = set(s.data.domains)
   for flag, value in (('lottery.domains', lot.domains),
                       ('transfer.sources', s.transfer.sources),

@@ -152,14 +152,27 @@ def fit_epoch(carry: FitCarry, keys: SeedKeys, epoch: jax.Array,
               valid: batching.Bucketed, *, model, tx, batch_size: int,
               eval_batch_size: int, patience: int, per_bucket: bool = False
               ) -> tuple[FitCarry, Dict[str, jax.Array]]:
-  """Trains one epoch (one scan), evaluates, keeps the best params."""
-  state, metrics = train_epoch(carry.state, train, keys, epoch, bucket, rows,
-                               model=model, tx=tx, batch_size=batch_size,
-                               per_bucket=per_bucket)
-  accuracy = evaluate(state.params, valid, model=model,
-                      batch_size=eval_batch_size)
-  return (select_best(carry, state, accuracy, epoch, patience),
-          dict(metrics, valid_accuracy=accuracy))
+  """Trains one epoch (one scan), evaluates, keeps the best params.
+
+  A seed whose patience ran out skips the epoch (its metrics are NaN):
+  a `lax.cond`, which costs nothing when seeds run one at a time
+  (seed_chunk 1) and, under `vmap`, computes both branches and selects.
+  """
+
+  def run(carry):
+    state, metrics = train_epoch(carry.state, train, keys, epoch, bucket,
+                                 rows, model=model, tx=tx,
+                                 batch_size=batch_size, per_bucket=per_bucket)
+    accuracy = evaluate(state.params, valid, model=model,
+                        batch_size=eval_batch_size)
+    return (select_best(carry, state, accuracy, epoch, patience),
+            dict(metrics, valid_accuracy=accuracy))
+
+  def skip(carry):
+    nan = jnp.array(jnp.nan, jnp.float32)
+    return carry, {'loss': nan, 'accuracy': nan, 'valid_accuracy': nan}
+
+  return jax.lax.cond(carry.active, run, skip, carry)
 
 
 # ---------------------------------------------------------------------------
@@ -211,8 +224,13 @@ class FitProgram:
     test_fn = over_seeds(functools.partial(
         evaluate, model=model, batch_size=settings.eval_batch_size),
                          (0, None), chunk)
+    steps_fn = over_seeds(lambda *args: train_epoch(
+        *args, model=model, tx=tx, batch_size=settings.batch_size,
+        per_bucket=bool(settings.buckets))[0],
+                          (0, None, 0, None, None, None), chunk)
     self._epoch = jax.jit(self._counted('epoch', epoch_fn), donate_argnums=0)
     self._test = jax.jit(self._counted('test', test_fn))
+    self._steps = jax.jit(self._counted('steps', steps_fn))
 
   def _counted(self, name: str, fn: Callable) -> Callable:
     def traced(*args):
@@ -229,6 +247,26 @@ class FitProgram:
     params = jax.tree.map(jnp.array, params)
     return jax.vmap(lambda p, m: train_lib.TrainState.create(
         p, m, self.tx))(params, masks)
+
+  def train_steps(self, params: PyTree, masks: PyTree, keys: SeedKeys,
+                  train: Dict[str, np.ndarray], steps: int,
+                  schedule_seed: int = 0) -> PyTree:
+    """[seeds] params after the first `steps` training steps that `fit`
+    with the same arguments takes: the same batches and dropout keys (for
+    late rewinding)."""
+    s = self.settings
+    states = self.init(params, masks)
+    train = batching.bucketize(train, s.buckets)
+    epoch = 0
+    while steps > 0:
+      bucket, rows = batching.epoch_steps(train.sizes, s.batch_size, epoch,
+                                          schedule_seed)
+      n = min(steps, len(rows))
+      states = self._steps(states, train, keys, jnp.asarray(epoch, jnp.int32),
+                           bucket[:n], rows[:n])
+      steps -= n
+      epoch += 1
+    return states.params
 
   def fit(self, params: PyTree, masks: PyTree, keys: SeedKeys,
           train: Dict[str, np.ndarray], valid: Dict[str, np.ndarray],

@@ -5,10 +5,12 @@ A `Progress` counts the epochs of every training a command will run (a
 training stopped early skips its remaining epochs; a round found on disk
 skips all of them). A tqdm bar shows what trains now (domain or pair,
 strategy, round, epoch, seeds) and an estimate of the time left: the
-epochs left times the mean seconds of the epochs run so far, leaving out the
-epochs that compiled a program (tqdm's own rate would count them and guess
-far too long at the start). A line per finished training is written above
-the bar.
+epochs still to run times the mean seconds of the epochs run so far,
+leaving out the epochs that compiled a program (tqdm's own rate would count
+them and guess far too long at the start). With early stopping a training
+runs fewer epochs than the most: the epochs still to run are the trainings
+left times the mean epochs of the trainings finished so far. A line per
+finished training is written above the bar.
 
 Library calls make their own `Progress` unless given one; pass
 `Progress.quiet()` to see nothing.
@@ -62,6 +64,12 @@ class Progress:
     self.done = 0  # Epochs run or skipped.
     self.timed_seconds = 0.0  # Of the epochs that compiled nothing.
     self.timed_epochs = 0
+    self.trainings = trainings
+    self.finished = 0  # Trainings finished or found on disk.
+    self.trained = 0  # Of those, trained here, and their epochs run:
+    self.trained_epochs = 0
+    self._epochs_in_training = 0
+    self._running = False
     self.what = ''
     self._epoch_start = self.clock()
     self._left_in_training = 0
@@ -76,14 +84,20 @@ class Progress:
     """Seconds left, or None before an epoch without a compile finished."""
     if not self.timed_epochs:
       return None
-    left = self.bar.total - self.done
-    return left * self.timed_seconds / self.timed_epochs
+    expected = (self.trained_epochs / self.trained if self.trained
+                else self.epochs)
+    running = self._running
+    left = ((self.trainings - self.finished - running) * expected
+            + running * max(expected - self._epochs_in_training, 1.0))
+    return max(left, 0.0) * self.timed_seconds / self.timed_epochs
 
   def start(self, what: str, seeds: int) -> None:
     """A training begins: `what` names it (e.g. 'tickets home
     ticket_reset round 3')."""
     self.what = f'{what} ({seeds} seeds)'
     self._left_in_training = self.epochs
+    self._epochs_in_training = 0
+    self._running = True
     self._epoch_start = self.clock()
     self._update(f'{self.what} epoch 1/{self.epochs}')
 
@@ -95,6 +109,7 @@ class Progress:
       self.timed_seconds += now - self._epoch_start
       self.timed_epochs += 1
     self._epoch_start = now
+    self._epochs_in_training += 1
     self._advance(1)
     self._update(f'{self.what} epoch {min(epoch + 2, self.epochs)}/'
                  f'{self.epochs}')
@@ -103,8 +118,13 @@ class Progress:
              ) -> None:
     """A training ended (`seconds` None: found on disk): its epochs not run
     are skipped, and a line with its test accuracy is written."""
+    self.finished += 1
+    if seconds is not None:
+      self.trained += 1
+      self.trained_epochs += self._epochs_in_training
     self._advance(self._left_in_training if seconds is not None
                   else self.epochs)
+    self._running = False
     acc = np.array([r['test_accuracy'] for r in rows])
     self.write(f'{what}: test {acc.mean():.4f} +- {acc.std():.4f} at '
                f'{100 * rows[0]["sparsity"]:.2f}% sparsity'

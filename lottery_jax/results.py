@@ -13,6 +13,9 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 import numpy as np
 
 from lottery_jax import files
+from lottery_jax import fit as fit_lib
+from lottery_jax import lottery
+from lottery_jax import masks as masks_lib
 
 COLUMNS = ('experiment', 'source', 'target', 'strategy', 'seed', 'round',
            'sparsity', 'sparsity_all', 'valid_accuracy', 'test_accuracy',
@@ -150,3 +153,28 @@ class Results:
   def rounds(self, experiment, source, target, strategy) -> List[int]:
     return sorted(k[4] for k in self.acc
                   if k[:4] == (experiment, source, target, strategy))
+
+
+def make_rows(result: fit_lib.FitResult, masks, params, seeds: Sequence[int],
+              *, experiment: str, source: str, target: str, strategy: str,
+              round_: int, seconds: float) -> List[Dict[str, Any]]:
+  """One result row per seed (see results.COLUMNS)."""
+  per_seed = [masks_lib.sparsity(lottery.seed_slice(masks, i),
+                                 lottery.seed_slice(params, i))
+              for i in range(len(seeds))]
+  spars = per_seed[0]
+  if any(s['prunable'] != spars['prunable'] for s in per_seed):
+    raise ValueError(f'{strategy} round {round_}: the seeds pruned different '
+                     'numbers of weights: '
+                     f'{[s["prunable"] for s in per_seed]}')
+  return [{
+      'experiment': experiment, 'source': source, 'target': target,
+      'strategy': strategy, 'seed': int(seed), 'round': round_,
+      'sparsity': round(spars['prunable'], 6),
+      'sparsity_all': round(spars['all'], 6),
+      'valid_accuracy': float(result.valid_accuracy[i]),
+      'test_accuracy': float(result.test_accuracy[i]),
+      'best_epoch': int(result.best_epoch_index[i]) + 1,  # 1-based
+      'epochs_run': int(result.epochs_run[i]),
+      'wall_time': round(seconds, 3),
+  } for i, seed in enumerate(seeds)]

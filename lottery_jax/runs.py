@@ -39,7 +39,6 @@ from lottery_jax import curves
 from lottery_jax import files
 from lottery_jax import fit as fit_lib
 from lottery_jax import lottery
-from lottery_jax import masks as masks_lib
 from lottery_jax import progress as progress_lib
 from lottery_jax import results as results_lib
 from lottery_jax import train as train_lib
@@ -50,6 +49,9 @@ from lottery_jax.data import input_pipeline
 ConfigError = config_lib.ConfigError
 FULL_MODEL = lottery.FULL_MODEL
 Row = Dict[str, Any]
+
+
+KEYS_VERSION = 2
 
 
 class TrainingDiverged(RuntimeError):
@@ -146,7 +148,11 @@ def run_hash(settings: config_lib.Settings, data: Dict[str, str]) -> str:
       'data': data,
       'model': settings.model, 'optimizer': settings.optimizer,
       'fit': settings.fit,
-      'lottery': [lot.prune_fraction, lot.seeds, lot.seed_offset],
+      'lottery': [lot.prune_fraction, lot.seeds, lot.seed_offset,
+                  lot.rewind_steps],
+      # The version of the key streams: 2 folds the domains into every
+      # training's keys (runs of version 1 are not resumed with these).
+      'keys': KEYS_VERSION,
   }
   text = json.dumps(relevant, sort_keys=True, default=_json_default)
   return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -219,32 +225,7 @@ def _listdir(path: str) -> List[str]:
 
 
 # ---------------------------------------------------------------------------
-# Rows and the NaN guard.
-
-
-def make_rows(result: fit_lib.FitResult, masks, params, seeds: Sequence[int],
-              *, experiment: str, source: str, target: str, strategy: str,
-              round_: int, seconds: float) -> List[Row]:
-  """One result row per seed (see results.COLUMNS)."""
-  per_seed = [masks_lib.sparsity(lottery.seed_slice(masks, i),
-                                 lottery.seed_slice(params, i))
-              for i in range(len(seeds))]
-  spars = per_seed[0]
-  if any(s['prunable'] != spars['prunable'] for s in per_seed):
-    raise ValueError(f'{strategy} round {round_}: the seeds pruned different '
-                     'numbers of weights: '
-                     f'{[s["prunable"] for s in per_seed]}')
-  return [{
-      'experiment': experiment, 'source': source, 'target': target,
-      'strategy': strategy, 'seed': int(seed), 'round': round_,
-      'sparsity': round(spars['prunable'], 6),
-      'sparsity_all': round(spars['all'], 6),
-      'valid_accuracy': float(result.valid_accuracy[i]),
-      'test_accuracy': float(result.test_accuracy[i]),
-      'best_epoch': int(result.best_epoch_index[i]) + 1,  # 1-based
-      'epochs_run': int(result.epochs_run[i]),
-      'wall_time': round(seconds, 3),
-  } for i, seed in enumerate(seeds)]
+# The NaN guard.
 
 
 def nan_guard(where: str, seeds: Sequence[int], run_dir: str):
@@ -314,9 +295,23 @@ class Run:
     self.roots = lottery.seed_roots(settings.lottery.seed_ids)
     self.template = lottery.mask_template(self.model,
                                           settings.fit.max_length)
-    splits = load_splits(settings, data_workdir, target)
-    self.fit = functools.partial(fit or self.program.fit, train=splits[
-        'train'], valid=splits['valid'], test=splits['test'])
+    self.splits = load_splits(settings, data_workdir, target)
+    self.fit = functools.partial(fit or self.program.fit,
+                                 train=self.splits['train'],
+                                 valid=self.splits['valid'],
+                                 test=self.splits['test'])
+    self._rewound = None
+
+  def rewound(self, theta_0):
+    """[seeds] theta_k of TICKET-REWIND (`lottery.rewind_params`), replayed
+    on this run's training split once per Run."""
+    if self._rewound is None:
+      self._rewound = lottery.rewind_params(
+          self.program, self.roots, theta_0,
+          lottery.dense_masks(self.template, self.settings.lottery.seeds),
+          self.splits['train'], self.settings.lottery.rewind_steps,
+          self.target)
+    return self._rewound
 
   def label(self, strategy: str, round_: int) -> str:
     """'tickets home ticket_reset round 3', 'transfer home->books ...'."""
@@ -369,11 +364,13 @@ class Run:
         result = lottery.imp_round(
             timed_fit, strategy, round_, masks, roots=self.roots,
             theta_0=theta_0, model=self.model,
-            max_length=self.settings.fit.max_length,
+            max_length=self.settings.fit.max_length, source=self.source,
+            target=self.target, rewind=self.rewound(theta_0) if
+            lottery.STRATEGIES[strategy].rewind else None,
             on_epoch=functools.partial(on_epoch, writer))
         writer.finish(result)
       params = jax.tree.map(np.asarray, result.params)
-      rows = make_rows(result, masks, params, seeds,
+      rows = results_lib.make_rows(result, masks, params, seeds,
                        experiment=self.experiment, source=self.source,
                        target=self.target, strategy=strategy, round_=round_,
                        seconds=time.time() - started[0])

@@ -1,7 +1,8 @@
 """The two experiments: find tickets in a domain, transfer them to another.
 
 `find_tickets` trains FULL-MODEL (round 0), then IMP rounds 1..R of
-TICKET-RESET and TICKET-RANDOM (SPEC.md section 5); `transfer_tickets`
+TICKET-RESET, TICKET-RANDOM and any of the controls TICKET-REINIT,
+TICKET-REWIND and RANDOM-PRUNING (SPEC.md section 5, `lottery.STRATEGIES`); `transfer_tickets`
 trains the source's TICKET-RESET masks of every round on a target domain as
 MASKS-RESET and MASKS-RANDOM (section 6). Both go through `_rounds`, one
 loop over rounds and strategies that resumes from the run directory
@@ -58,10 +59,13 @@ def _rounds(run: runs.Run, plan: Sequence[Tuple[int, str]],
 
 
 def ticket_plan(settings: config_lib.Settings) -> List[Tuple[int, str]]:
-  """(round, strategy) of every training of `find_tickets`, in order."""
+  """(round, strategy) of every training of `find_tickets`, in order: round
+  by round, each round's strategies in `lottery.ORDER` (TICKET-RESET before
+  the controls that take its masks)."""
+  strategies = sorted(settings.lottery.strategies, key=lottery.ORDER.index)
   return [(0, FULL_MODEL)] + [(r, s)
                               for r in range(1, settings.lottery.rounds + 1)
-                              for s in settings.lottery.strategies]
+                              for s in strategies]
 
 
 def transfer_plan(settings: config_lib.Settings) -> List[Tuple[int, str]]:
@@ -117,8 +121,14 @@ def find_tickets(settings: config_lib.Settings, data_workdir: str,
     theta_0 = lottery.theta0(run.model, run.roots, settings.fit.max_length)
 
   def masks_for(strategy, round_, previous):
-    if strategy == FULL_MODEL:
+    kind = lottery.STRATEGIES[strategy].masks
+    if kind == 'dense':
       return lottery.dense_masks(run.template, lot.seeds)
+    if kind == 'reset':  # The plan trains TICKET-RESET first in a round.
+      return previous['ticket_reset'][1]
+    if kind == 'random':
+      return lottery.random_masks(previous['ticket_reset'][1], run.roots,
+                                  round_, domain, domain)
     params, masks = previous.get(strategy, previous[FULL_MODEL])
     return lottery.prune_seeds(params, masks, lot.prune_fraction)
 

@@ -14,7 +14,13 @@ def test_presets_are_valid_and_typed():
     assert isinstance(settings.fit, config_lib.FitSettings)
     assert settings.data.domains == ('books', 'electronics', 'movies', 'cds',
                                      'home')
-    assert settings.lottery.strategies == config_lib.TICKET_STRATEGIES
+    assert set(settings.lottery.strategies) <= set(
+        config_lib.TICKET_STRATEGIES)
+  # The paper's two strategies; the cpu preset adds the three controls.
+  assert config_lib.settings(paper.get_config()).lottery.strategies == (
+      'ticket_reset', 'ticket_random')
+  assert config_lib.settings(cpu.get_config()).lottery.strategies == (
+      config_lib.TICKET_STRATEGIES)
   s = config_lib.settings(paper.get_config())  # SPEC.md's values.
   assert (s.model.embed_dim, s.model.channels, s.model.hidden) == (417, 127,
                                                                    117)

@@ -81,6 +81,12 @@ def test_patience_stops_and_pruned_weights_stay_zero():
   assert result.epochs_run[0] < 30
   assert result.epochs_run[0] == int(result.best_epoch_index[0]) + 2
   params = jax.tree.map(lambda x: x[0], result.params)
+  # The best epoch's params are kept, and test accuracy is theirs.
+  for split, accuracy in ((_data(60, 2), result.valid_accuracy),
+                          (_data(60, 3), result.test_accuracy)):
+    measured = fit.evaluate(params, batching.bucketize(split), model=MODEL,
+                            batch_size=256)
+    assert float(measured) == pytest.approx(float(accuracy[0]))
   own = _half_pruned(_params(0))  # Seed 0's masks, from seed 0's init.
   for m, p in zip(jax.tree.leaves(own, is_leaf=masks_lib.is_none),
                   jax.tree.leaves(params)):

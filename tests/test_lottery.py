@@ -19,7 +19,10 @@ def test_every_configurable_strategy_is_in_the_table():
   tags = [s.tag for s in lottery.STRATEGIES.values()]
   assert len(set(tags)) == len(tags)  # Each its own key stream.
   assert {n for n, s in lottery.STRATEGIES.items() if s.fresh is None} == {
-      'full_model', 'ticket_reset', 'masks_reset'}
+      'full_model', 'ticket_reset', 'masks_reset', 'ticket_rewind',
+      'random_pruning'}
+  assert [n for n, s in lottery.STRATEGIES.items() if s.rewind] == [
+      'ticket_rewind']
 
 
 def _data(keys):

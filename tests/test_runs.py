@@ -12,6 +12,7 @@ from experiments.configs import smoke
 from lottery_jax import config as config_lib
 from lottery_jax import fit
 from lottery_jax import progress
+from lottery_jax import results
 from lottery_jax import runs
 from lottery_jax import tickets
 
@@ -85,7 +86,7 @@ def _result(seeds):
 def test_rows_count_best_epochs_from_one_and_need_agreeing_seeds():
   params = {'kernel': np.ones((2, 2, 2), np.float32)}
   masks = {'kernel': np.array([[[True, False], [True, True]]] * 2)}
-  rows = runs.make_rows(_result(2), masks, params, [7, 8],
+  rows = results.make_rows(_result(2), masks, params, [7, 8],
                         experiment='tickets', source='home', target='home',
                         strategy='ticket_reset', round_=1, seconds=1.0)
   assert [r['seed'] for r in rows] == [7, 8]
@@ -93,6 +94,6 @@ def test_rows_count_best_epochs_from_one_and_need_agreeing_seeds():
   assert rows[0]['sparsity'] == 0.25
   masks['kernel'][1, 0, 0] = False  # Seed 8 pruned one weight more.
   with pytest.raises(ValueError, match='different numbers'):
-    runs.make_rows(_result(2), masks, params, [7, 8], experiment='tickets',
+    results.make_rows(_result(2), masks, params, [7, 8], experiment='tickets',
                    source='home', target='home', strategy='ticket_reset',
                    round_=1, seconds=1.0)

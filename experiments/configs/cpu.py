@@ -1,17 +1,27 @@
-"""The paper's procedure scaled to finish on a 2-core CPU.
+"""The paper's procedure scaled to train to convergence on a 2-core CPU.
 
   python -m experiments.run_study --config=experiments/configs/cpu.py \
       --data_dir=../shared/data/amazon_reviews --workdir=runs/cpu_study
 
-Same data, vocabulary, optimiser, batch size, five seeds and strategies as
-`paper`; narrower layers (embedding 32, 32 channels, hidden 32), reviews cut
-at 160 tokens (about the 70th percentile), 4 epochs, and 6 rounds at
-p = 0.55 so that the rounds pass about 50%, 90% and 99% sparsity (55.0,
-79.8, 90.9, 95.9, 98.2, 99.2%). Measured: 46 minutes on a 2-core CPU for
-the five domains plus the 20 transfer pairs (docs/results). The learning
-rate stays the paper's: fewer epochs cost accuracy (about 0.67-0.74 on home
-at round 0, against the paper's 0.8+) but keep the optimisation that
-tickets depend on.
+Same data, vocabulary, optimiser (Adam, L2 1e-5), batch size, dropout, five
+seeds and strategies as `paper`, plus the three controls (TICKET-REINIT,
+TICKET-REWIND, RANDOM-PRUNING). Changed, each chosen by measurement
+(`benchmarks/convergence.py`, table in docs/convergence.md):
+- narrower layers: embedding 32, 32 channels of widths 3/4/5, hidden 32;
+- reviews cut at 256 tokens (books' median review is 137 tokens, its 70th
+  percentile 221; 160 tokens cost books and cds 1-3 points);
+- learning rate 3e-3 instead of 1e-3: at 1e-3 this model was still rising
+  after 15 epochs, at 3e-3 it peaks after 7-17;
+- early stopping: up to 25 epochs, stopping 3 epochs after the best
+  validation accuracy (the best epoch's params are kept and tested once);
+- two length buckets (128 and 256 tokens): batches of shorter reviews are
+  not padded to 256; a batch's reviews are drawn at random within its
+  bucket;
+- 6 rounds at p = 0.55, so that the rounds pass about 50%, 90% and 99%
+  sparsity (55.0, 79.8, 90.9, 95.9, 98.2, 99.2%).
+Measured, one seed, test accuracy at the best epoch (docs/convergence.md):
+books 0.781, electronics 0.775, movies 0.782, cds 0.781, home 0.820; the
+old 4-epoch preset (160 tokens, lr 1e-3) reached 0.65-0.70.
 """
 
 import ml_collections
@@ -24,10 +34,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.embed_dim = 32
   config.model.channels = 32
   config.model.hidden = 32
-  config.train.max_length = 160
-  config.train.epochs = 4
-  config.train.seed_chunk = 1  # Seeds one at a time in one program,
-  config.model.conv = 'xla'  # so lax.conv, the fastest on a CPU.
+  config.model.conv = 'xla'  # lax.conv: the fastest one seed at a time,
+  config.train.seed_chunk = 1  # which is the fastest on a CPU.
+  config.train.max_length = 256
+  config.train.buckets = (128, 256)
+  config.train.learning_rate = 3e-3
+  config.train.epochs = 25
+  config.train.patience = 3
+  config.lottery.strategies = ('ticket_reset,ticket_random,ticket_reinit,'
+                               'ticket_rewind,random_pruning')
   config.lottery.rounds = 6
   config.lottery.prune_fraction = 0.55
   return config

@@ -1,0 +1,156 @@
+"""Convergence sweep: how far each model and schedule trains, and its cost.
+
+  python -m benchmarks.convergence --data_dir=../shared/data/amazon_reviews \
+      --workdir=runs/sweep --candidates=paper256,cpu_wide [--domains=...]
+
+Trains FULL-MODEL (round 0, dense) of each candidate for one seed in every
+domain, with early stopping on validation accuracy, and records the best
+epoch, the epochs run, validation and test accuracy at the best epoch, the
+per-epoch curve and the seconds. Rows are appended to
+``docs/convergence.jsonl`` (one per candidate and domain; finished ones are
+skipped, so the sweep resumes), and `--table` prints them as the markdown
+table in docs/convergence.md. This is the measurement that chose the `cpu`
+preset (experiments/configs/cpu.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Dict
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+
+from lottery_jax import config as config_lib
+from lottery_jax import lottery
+from lottery_jax import runs
+
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'Review files.')
+_WORKDIR = flags.DEFINE_string('workdir', 'runs/sweep', 'Prepared data.')
+_CANDIDATES = flags.DEFINE_list('candidates', None, 'Names of CANDIDATES.')
+_DOMAINS = flags.DEFINE_list('domains', list(config_lib.DOMAINS), 'Domains.')
+_OUT = flags.DEFINE_string('out', 'docs/convergence.jsonl', 'Rows file.')
+_SEED = flags.DEFINE_integer('seed', 0, 'The seed.')
+_TABLE = flags.DEFINE_bool('table', False, 'Print the table of --out.')
+
+# name: (model and train overrides). Every candidate trains up to `epochs`
+# with `patience`; the rest is the paper's (get_config).
+CANDIDATES: Dict[str, Dict[str, Any]] = {
+    # The paper's CNN at 256 tokens: the reference for the CNN's ceiling.
+    'paper256': dict(max_length=256, epochs=20, patience=4),
+    # The old cpu preset's model at 4 epochs (docs/results before issue 12).
+    'cpu_old': dict(embed_dim=32, channels=32, hidden=32, max_length=160,
+                    epochs=4, patience=0),
+    # The old cpu model trained to its plateau at a higher learning rate.
+    'cpu32_lr3': dict(embed_dim=32, channels=32, hidden=32, max_length=160,
+                      learning_rate=3e-3, epochs=25, patience=4),
+    # Narrow layers at 256 tokens, batches in two length buckets.
+    'e32_256_lr3_b': dict(embed_dim=32, channels=32, hidden=32,
+                          max_length=256, learning_rate=3e-3, epochs=25,
+                          patience=4, buckets=(128, 256)),
+    'e64c32_256_lr3_b': dict(embed_dim=64, channels=32, hidden=32,
+                             max_length=256, learning_rate=3e-3, epochs=25,
+                             patience=4, buckets=(128, 256)),
+    'w64_256_lr3': dict(embed_dim=64, channels=64, hidden=64, max_length=256,
+                        learning_rate=3e-3, epochs=25, patience=4),
+    'w64_256_lr3_b': dict(embed_dim=64, channels=64, hidden=64,
+                          max_length=256, learning_rate=3e-3, epochs=25,
+                          patience=4, buckets=(128, 256)),
+}
+_MODEL_KEYS = ('embed_dim', 'channels', 'hidden', 'dropout_rate', 'conv')
+
+
+def candidate_config(name: str):
+  config = config_lib.get_config()
+  config.model.conv = 'xla'
+  config.train.seed_chunk = 1
+  config.lottery.seeds = 1
+  for key, value in CANDIDATES[name].items():
+    section = config.model if key in _MODEL_KEYS else config.train
+    setattr(section, key, value)
+  return config
+
+
+def train_one(name: str, domain: str, data_workdir: str) -> Dict[str, Any]:
+  settings = config_lib.settings(candidate_config(name))
+  program = runs.fit_program(settings)
+  splits = runs.load_splits(settings, data_workdir, domain)
+  model = program.model
+  roots = lottery.seed_roots([_SEED.value])
+  theta_0 = lottery.theta0(model, roots, settings.fit.max_length)
+  masks = lottery.dense_masks(lottery.mask_template(
+      model, settings.fit.max_length), 1)
+  curve, times = [], []
+
+  def on_epoch(epoch, metrics):
+    times.append(time.time())
+    curve.append(dict(epoch=epoch + 1,
+                      loss=float(metrics['loss'][0]),
+                      train_accuracy=float(metrics['accuracy'][0]),
+                      valid_accuracy=float(metrics['valid_accuracy'][0])))
+
+  start = time.time()
+  result = program.fit(theta_0, masks,
+                       lottery.training_keys(roots, lottery.FULL_MODEL, 0),
+                       splits['train'], splits['valid'], splits['test'],
+                       on_epoch=on_epoch)
+  test = float(np.asarray(result.test_accuracy)[0])
+  seconds = time.time() - start
+  # The first epoch compiles; the mean of the others is the cost per epoch.
+  epoch_s = float(np.mean(np.diff(times))) if len(times) > 2 else seconds
+  return dict(candidate=name, domain=domain, settings=CANDIDATES[name],
+              seed=_SEED.value, threads=os.environ.get('XLA_FLAGS', ''),
+              best_epoch=int(result.best_epoch_index[0]) + 1,
+              epochs_run=int(result.epochs_run[0]),
+              valid_accuracy=float(result.valid_accuracy[0]),
+              test_accuracy=test, seconds=round(seconds, 1),
+              seconds_per_epoch=round(epoch_s, 2), curve=curve,
+              device=jax.devices()[0].device_kind)
+
+
+def read_rows(path: str):
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def table(rows) -> str:
+  lines = ['| candidate | domain | test acc | valid acc | best epoch | epochs '
+           'run | s/epoch | s |', '|---|---|---|---|---|---|---|---|']
+  for r in rows:
+    lines.append(f"| {r['candidate']} | {r['domain']} | "
+                 f"{r['test_accuracy']:.3f} | {r['valid_accuracy']:.3f} | "
+                 f"{r['best_epoch']} | {r['epochs_run']} | "
+                 f"{r['seconds_per_epoch']:.2f} | {r['seconds']:.0f} |")
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  if _TABLE.value:
+    print(table(read_rows(_OUT.value)))
+    return
+  settings = config_lib.settings(candidate_config(_CANDIDATES.value[0]))
+  data_workdir = runs.prepare_data(settings.data, _DATA_DIR.value,
+                                   _WORKDIR.value)
+  done = {(r['candidate'], r['domain'], r['seed'])
+          for r in read_rows(_OUT.value)}
+  for name in _CANDIDATES.value:
+    for domain in _DOMAINS.value:
+      if (name, domain, _SEED.value) in done:
+        continue
+      row = train_one(name, domain, data_workdir)
+      with open(_OUT.value, 'a') as f:
+        f.write(json.dumps(row) + '\n')
+      print(f"{name} {domain}: test {row['test_accuracy']:.3f} best epoch "
+            f"{row['best_epoch']}/{row['epochs_run']} "
+            f"{row['seconds_per_epoch']:.2f} s/epoch", flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)
