@@ -22,6 +22,7 @@ setuptools.setup(
         'numpy',
         'optax',
         'orbax-checkpoint',
+        'scikit-learn',
         'scipy',
         'sentencepiece>=0.2',
         'tqdm',
@@ -36,5 +37,7 @@ setuptools.setup(
         'tfds': ['tensorflow-datasets', 'tensorflow-cpu'],
         # The PyTorch reference of the benchmarks (CPU build).
         'bench': ['torch'],
+        # The study's trainings as Ray tasks (run_study --engine=ray).
+        'ray': ['ray'],
     },
 )

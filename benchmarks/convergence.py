@@ -120,13 +120,23 @@ def read_rows(path: str):
 
 
 def table(rows) -> str:
-  lines = ['| candidate | domain | test acc | valid acc | best epoch | epochs '
-           'run | s/epoch | s |', '|---|---|---|---|---|---|---|---|']
-  for r in rows:
-    lines.append(f"| {r['candidate']} | {r['domain']} | "
-                 f"{r['test_accuracy']:.3f} | {r['valid_accuracy']:.3f} | "
-                 f"{r['best_epoch']} | {r['epochs_run']} | "
-                 f"{r['seconds_per_epoch']:.2f} | {r['seconds']:.0f} |")
+  """One line per candidate: test accuracy per domain, best epoch / epochs
+  run, seconds per epoch (mean over domains) and per training (sum)."""
+  domains = list(dict.fromkeys(r['domain'] for r in rows))
+  lines = ['| candidate | ' + ' | '.join(domains)
+           + ' | best / run epochs | s per epoch | s per training |',
+           '|---' * (len(domains) + 4) + '|']
+  for name in dict.fromkeys(r['candidate'] for r in rows):
+    mine = {r['domain']: r for r in rows if r['candidate'] == name}
+    cells = [f"{mine[d]['test_accuracy']:.3f}" if d in mine else ''
+             for d in domains]
+    got = list(mine.values())
+    lines.append(
+        f'| {name} | ' + ' | '.join(cells)
+        + f" | {np.mean([r['best_epoch'] for r in got]):.1f} / "
+        f"{np.mean([r['epochs_run'] for r in got]):.1f}"
+        f" | {np.mean([r['seconds_per_epoch'] for r in got]):.2f}"
+        f" | {np.mean([r['seconds'] for r in got]):.0f} |")
   return '\n'.join(lines)
 
 

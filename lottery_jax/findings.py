@@ -52,14 +52,14 @@ CHANCE = 0.5
 NEAR_CHANCE = 0.05
 NAMES = {'full_model': 'FULL-MODEL', 'ticket_reset': 'TICKET-RESET',
          'ticket_random': 'TICKET-RANDOM', 'masks_reset': 'MASKS-RESET',
-         'masks_random': 'MASKS-RANDOM', 'ticket_target': 'TICKET-TARGET'}
+         'masks_random': 'MASKS-RANDOM', 'ticket_target': 'TICKET-TARGET',
+         'ticket_reinit': 'TICKET-REINIT', 'ticket_rewind': 'TICKET-REWIND',
+         'random_pruning': 'RANDOM-PRUNING'}
 
 
 def cell(values) -> str:
   """'mean +- std' of the seeds' accuracies, or '-'."""
-  if values is None:
-    return '-'
-  return f'{values.mean():.3f} +- {values.std():.3f}'
+  return '-' if values is None else f'{values.mean():.3f} +- {values.std():.3f}'
 
 
 def _welch(a: np.ndarray, b: np.ndarray, alternative: str) -> float:
@@ -375,8 +375,7 @@ def finding_c(res: Results, up_to: float = UP_TO_TARGET) -> str:
   if cut is None:
     return _no_cut('(c) Transferred masks stay within a few points of '
                    f'TICKET-TARGET up to ~{100 * up_to:g}%', res, up_to)
-  lines = []
-  summary = {}
+  lines, summary = [], {}
   for strategy in ('masks_reset', 'masks_random'):
     gaps, left_out = [], {}
     for source, target in res.pairs:

@@ -9,7 +9,9 @@ with `files.atomic_write`. The numbers come from `results` and
 - Figure 1 (`plot_heatmap`): the Jensen-Shannon divergence between domains,
   from divergence.json.
 - Figure 3 (`plot_tickets`): test accuracy against sparsity, one panel per
-  domain: FULL-MODEL (round 0, a level line), TICKET-RESET, TICKET-RANDOM.
+  domain: FULL-MODEL (round 0, a level line), TICKET-RESET, TICKET-RANDOM,
+  and TICKET-REINIT, TICKET-REWIND and RANDOM-PRUNING when the rows have
+  them.
 - Figure 4 (`plot_transfer`): one panel per source->target pair:
   MASKS-RESET, MASKS-RANDOM and TICKET-TARGET (the target's own
   TICKET-RESET curve).
@@ -46,7 +48,16 @@ STYLES = {
     'masks_random': dict(color='tab:red', label='MASKS-RANDOM'),
     'ticket_target': dict(color='tab:blue', linestyle=':',
                           label='TICKET-TARGET'),
+    'ticket_reinit': dict(color='tab:purple', linestyle='-.', marker='s',
+                          label='TICKET-REINIT'),
+    'ticket_rewind': dict(color='tab:cyan', linestyle=(0, (5, 1)),
+                          marker='^', label='TICKET-REWIND'),
+    'random_pruning': dict(color='tab:olive', linestyle=':', marker='v',
+                           label='RANDOM-PRUNING'),
 }
+# Figure 3's pruned curves; the last three only when the rows have them.
+TICKET_CURVES = ('ticket_reset', 'ticket_random', 'ticket_reinit',
+                 'ticket_rewind', 'random_pruning')
 
 
 def curve(summary: Summary, experiment: str, source: str, target: str,
@@ -156,7 +167,7 @@ def plot_tickets(summary: Summary, stem: str,
                     'Tickets: test accuracy (mean +- std over seeds)')
   for ax, domain in zip(axes, domains):
     rounds, sparsity = np.zeros(0), np.zeros(0)
-    for strategy in ('ticket_reset', 'ticket_random'):
+    for strategy in TICKET_CURVES:
       r, sp, mean, std = curve(summary, 'tickets', domain, domain, strategy)
       if len(r):
         _band(ax, r, mean, std, STYLES[strategy])

@@ -1,21 +1,36 @@
-"""The study's markdown report: the findings (`findings.py`), tables of
-Figures 1, 3 and 4, and wall times, from a results directory alone."""
+"""The study's markdown report: the findings (`findings.py`), the
+per-domain phase transition (`phase.py`), tables of Figures 1, 3 and 4, the
+linear baseline beside FULL-MODEL, a training-budget ablation, and wall
+times, from a results directory alone (`make_report` lists its files)."""
 
 from __future__ import annotations
 
 import collections
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from lottery_jax import files
 from lottery_jax import findings
+from lottery_jax import phase
 from lottery_jax import results as results_lib
 from lottery_jax.findings import NAMES
 from lottery_jax.findings import Results
 
 TARGETS = (0.5, 0.9, 0.99)  # Table columns: the rounds near these.
+# The tickets table's rows: RESET and RANDOM always, the controls of Frankle
+# and Carbin when the rows have them.
+TICKET_STRATEGIES = ('ticket_reset', 'ticket_random')
+EXTRA_STRATEGIES = ('ticket_reinit', 'ticket_rewind', 'random_pruning')
+TRANSFER_NOTE = (
+    'MASKS-RESET starts from the source\'s theta_0, which is the target\'s '
+    'theta_0 too (theta_0 is drawn per seed, the same in every domain), '
+    'while the shuffling and dropout keys and MASKS-RANDOM\'s fresh draws '
+    'fold in the source and target domains, so the {n} pairs are '
+    'independent replicates apart from that shared theta_0.')
+
+
 def near_round(res: Results, experiment: str, source: str, target: str,
                strategy: str, sparsity: float) -> Optional[int]:
   """The round nearest `sparsity` if it is near it, else None (cell '-').
@@ -41,13 +56,16 @@ def near_round(res: Results, experiment: str, source: str, target: str,
 
 
 def tickets_table(res: Results) -> str:
-  """Round 0 and the rounds near `TARGETS` (`near_round`), '-' if none."""
+  """Round 0 and the rounds near `TARGETS` (`near_round`), '-' if none:
+  RESET and RANDOM, and each of `EXTRA_STRATEGIES` the domain has."""
   lines = ['| domain | strategy | round 0 | ' + ' | '.join(
       f'~{100 * t:g}% sparsity' for t in TARGETS) + ' |',
            '|---|---|---|' + '---|' * len(TARGETS)]
   for domain in res.domains:
     full = res.acc.get(res.ticket(domain, 'full_model', 0))
-    for strategy in ('ticket_reset', 'ticket_random'):
+    for strategy in TICKET_STRATEGIES + tuple(
+        s for s in EXTRA_STRATEGIES
+        if res.rounds('tickets', domain, domain, s)):
       cells = []
       for target in TARGETS:
         r = near_round(res, 'tickets', domain, domain, strategy, target)
@@ -114,47 +132,124 @@ def stage_times(record: Dict[str, Any]) -> str:
       'interrupted and resumed counts each part.' if n > 1 else '')
 
 
-def make_report(results_dir: str,
-                up_to: float = findings.UP_TO_TARGET) -> str:
-  """The markdown report of a results directory (see `lottery_jax.study`).
+def baseline_table(res: Results, baselines: Dict[str, Any]) -> str:
+  """FULL-MODEL beside the linear baseline, one row per domain.
 
   Args:
-    results_dir: holds results.jsonl, and optionally study.json and
-      divergence.json.
-    up_to: the paper's "up to about 90% sparsity" as a fraction; the
-      findings are judged up to the round nearest to it
-      (`findings.sparsity_cut`).
+    res: the results (FULL-MODEL is round 0).
+    baselines: {domain: {'test_accuracy': float, 'C': float, ...}}, as
+      baselines.json holds them (`lottery_jax.baselines`); entries without
+      a test accuracy are skipped.
 
   Returns:
-    The report's markdown text.
+    The markdown table: FULL-MODEL mean +- std over the seeds, the linear
+    test accuracy, and FULL-MODEL minus linear in points ('-' where a side
+    is missing).
   """
-  rows = results_lib.read_rows(os.path.join(results_dir, 'results.jsonl'))
-  res = Results(rows)
-  record_path = os.path.join(results_dir, 'study.json')
-  record = files.read_json(record_path) if os.path.exists(
-      record_path) else {}
-  config = record.get('config', {})
-  parts = ['# Lottery tickets under distributional shift: results', '']
-  if config:
-    m, t, lot = config['model'], config['train'], config['lottery']
-    parts += [
-        f'Model: embedding {m["embed_dim"]}, widths {tuple(m["widths"])} x '
-        f'{m["channels"]} channels, hidden {m["hidden"]}, dropout '
-        f'{m["dropout_rate"]}; {t["epochs"]} epochs, batch '
-        f'{t["batch_size"]}, {t["optimizer"]} lr {t["learning_rate"]}, L2 '
-        f'{t["l2"]}, reviews cut at {t["max_length"]} tokens; '
-        f'{lot["rounds"]} rounds pruning {100 * lot["prune_fraction"]:g}% '
-        f'a round; {lot["seeds"]} seeds. Accuracies are test accuracy, '
-        'mean +- std (population) over the seeds.', '']
-  parts += ['## Findings', '', findings.finding_a(res, up_to), '',
-            findings.finding_b(res, up_to), '']
-  if res.pairs:
-    parts += [findings.finding_c(res, up_to), '']
-  parts += ['## Tickets (Figure 3)', '', '![tickets](tickets.png)', '',
-            tickets_table(res), '']
-  if res.pairs:
-    parts += ['## Transfer (Figure 4)', '', '![transfer](transfer.png)', '',
-              transfer_table(res), '']
+  domains = list(dict.fromkeys(res.domains + [
+      d for d, b in baselines.items()
+      if isinstance(b, dict) and 'test_accuracy' in b]))
+  lines = ['| domain | FULL-MODEL | linear (TF-IDF, logistic regression) | '
+           'FULL-MODEL - linear (points) |', '|---|---|---|---|']
+  for domain in domains:
+    full = res.acc.get(res.ticket(domain, 'full_model', 0))
+    linear = baselines.get(domain)
+    linear = linear.get('test_accuracy') if isinstance(linear, dict) else None
+    gap = ('-' if full is None or linear is None else
+           f'{100 * (full.mean() - linear):+.1f}')
+    lines.append(f'| {domain} | {findings.cell(full)} | '
+                 + ('-' if linear is None else f'{linear:.3f}')
+                 + f' | {gap} |')
+  return '\n'.join(lines)
+
+
+def ablation_runs(results_dir: str) -> Optional[Tuple[Dict[str, Any],
+                                                      Optional[str]]]:
+  """The runs of the training-budget ablation, if the directory has one.
+
+  The format: ``ablation.json`` = {'labels': {'<run label>': '<path of a
+  results.jsonl file, relative to results_dir>', ...}, 'domain': '<the
+  domain>'} ('domain' optional: then the first domain of the first run),
+  labels in the order to show; e.g. {'labels': {'4 epochs (old cpu
+  preset)': 'ablation.jsonl', 'converged (cpu preset)': 'results.jsonl'},
+  'domain': 'home'}. Each file holds ordinary result rows (`results.COLUMNS`;
+  'tickets' rows whose source and target are the domain). Without
+  ablation.json, an ``ablation.jsonl`` alone is compared with this study's
+  results.jsonl under the labels 'ablation.jsonl' and 'results.jsonl'.
+
+  Returns:
+    ({label: rows}, domain or None), or None when there is no ablation.
+  """
+  spec_path = os.path.join(results_dir, 'ablation.json')
+  if os.path.exists(spec_path):
+    spec = files.read_json(spec_path)
+    labels, domain = spec.get('labels', {}), spec.get('domain')
+  elif os.path.exists(os.path.join(results_dir, 'ablation.jsonl')):
+    labels = {name: name for name in ('ablation.jsonl', 'results.jsonl')}
+    domain = None
+  else:
+    return None
+  return {label: results_lib.read_rows(os.path.join(results_dir, path))
+          for label, path in labels.items()}, domain
+
+
+def _config_lines(config: Dict[str, Any]) -> List[str]:
+  """The settings paragraph of study.json's config."""
+  m, t, lot = config['model'], config['train'], config['lottery']
+  return [
+      f'Model: embedding {m["embed_dim"]}, widths {tuple(m["widths"])} x '
+      f'{m["channels"]} channels, hidden {m["hidden"]}, dropout '
+      f'{m["dropout_rate"]}; {t["epochs"]} epochs, batch '
+      f'{t["batch_size"]}, {t["optimizer"]} lr {t["learning_rate"]}, L2 '
+      f'{t["l2"]}, reviews cut at {t["max_length"]} tokens; '
+      f'{lot["rounds"]} rounds pruning {100 * lot["prune_fraction"]:g}% '
+      f'a round; {lot["seeds"]} seeds. Accuracies are test accuracy, '
+      'mean +- std (population) over the seeds.', '']
+
+
+def _phase_section(res: Results, up_to: float) -> List[str]:
+  """The per-domain phase transition (`phase.phase_table`)."""
+  if not res.domains:
+    return []
+  return [
+      '## Phase transition', '',
+      'Decided per domain on its own rounds: the phase transition is the '
+      'first round from which TICKET-RESET stays above the control in '
+      'every later round (one-sided Welch t-test over the seeds, p < '
+      f'{findings.ALPHA}), "none" when it never does. The spread column '
+      'tests RESET\'s spread against RANDOM\'s (Brown-Forsythe, Levene '
+      'centred on the median) in each round from that transition on (every '
+      'pruned round when there is none). The gaps are mean RESET minus the '
+      'control in points, two-sided Welch p, at the round nearest '
+      f'{100 * up_to:g}%.', '', phase.phase_table(res, up_to), '']
+
+
+def _baseline_section(res: Results, results_dir: str) -> List[str]:
+  path = os.path.join(results_dir, 'baselines.json')
+  if not os.path.exists(path):
+    return []
+  return ['## FULL-MODEL against a linear baseline', '',
+          'A TF-IDF logistic regression on the same splits '
+          '(`lottery_jax.baselines`): what the data supports without a '
+          'network.', '', baseline_table(res, files.read_json(path)), '']
+
+
+def _ablation_section(results_dir: str, up_to: float) -> List[str]:
+  found = ablation_runs(results_dir)
+  if found is None:
+    return []
+  runs, domain = found
+  return ['## Training budget (ablation)', '',
+          'FULL-MODEL and RESET - RANDOM at moderate sparsity '
+          f'({100 * phase.MODERATE[0]:g}-{100 * phase.MODERATE[1]:g}%) and '
+          f'at the round nearest {100 * up_to:g}%, for each training budget '
+          '(two-sided Welch p over the seeds).', '',
+          phase.ablation_table(runs, domain, up_to), '']
+
+
+def _figure_sections(results_dir: str) -> List[str]:
+  """Figure 1 and the training curves, when their files exist."""
+  parts = []
   jsd_path = os.path.join(results_dir, 'divergence.json')
   if os.path.exists(jsd_path):
     parts += ['## Divergence (Figure 1)', '', '![divergence](divergence.png)',
@@ -168,6 +263,48 @@ def make_report(results_dir: str,
               '(mean +- std over the seeds): whether the trainings '
               'converged. Every round\'s curves are in its directory '
               '(curves.jsonl, and TensorBoard event files under tb/).', '']
+  return parts
+
+
+def make_report(results_dir: str,
+                up_to: float = findings.UP_TO_TARGET) -> str:
+  """The markdown report of a results directory (see `lottery_jax.study`).
+
+  Args:
+    results_dir: holds results.jsonl, and optionally study.json,
+      divergence.json, curves.jsonl, baselines.json ({domain:
+      {'test_accuracy', 'C', ...}}: the linear baseline beside FULL-MODEL)
+      and ablation.json with the results files it names (or ablation.jsonl;
+      see `ablation_runs`): the training-budget ablation.
+    up_to: the paper's "up to about 90% sparsity" as a fraction; the
+      findings are judged up to the round nearest to it
+      (`findings.sparsity_cut`).
+
+  Returns:
+    The report's markdown text.
+  """
+  rows = results_lib.read_rows(os.path.join(results_dir, 'results.jsonl'))
+  res = Results(rows)
+  record_path = os.path.join(results_dir, 'study.json')
+  record = files.read_json(record_path) if os.path.exists(
+      record_path) else {}
+  parts = ['# Lottery tickets under distributional shift: results', '']
+  if record.get('config'):
+    parts += _config_lines(record['config'])
+  parts += ['## Findings', '', findings.finding_a(res, up_to), '',
+            findings.finding_b(res, up_to), '']
+  if res.pairs:
+    parts += [findings.finding_c(res, up_to), '']
+  parts += _phase_section(res, up_to)
+  parts += ['## Tickets (Figure 3)', '', '![tickets](tickets.png)', '',
+            tickets_table(res), '']
+  parts += _baseline_section(res, results_dir)
+  if res.pairs:
+    parts += ['## Transfer (Figure 4)', '', '![transfer](transfer.png)', '',
+              transfer_table(res), '',
+              TRANSFER_NOTE.format(n=len(res.pairs)), '']
+  parts += _ablation_section(results_dir, up_to)
+  parts += _figure_sections(results_dir)
   if record.get('invocations'):
     parts += ['## Wall time', '', stage_times(record), '']
   return '\n'.join(parts)

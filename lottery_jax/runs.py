@@ -330,8 +330,7 @@ class Run:
       masks_fn: returns the round's [seeds] masks (called only to train).
       theta_0: [seeds] theta_0 for `lottery.imp_round`.
       progress: shown the training's epochs.
-      save_arrays: keep the trained params and masks (else the rows only).
-      extra: more arrays to save with them.
+      save_arrays, extra: as `cached_round`.
 
     Returns:
       (params, masks, rows, seconds): seconds is None for a round loaded

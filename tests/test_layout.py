@@ -13,10 +13,11 @@ MAX_FUNCTION_LINES = 60
 # The layers, bottom up, as README's Layout lists them: a module imports
 # only from its own layer or those before it.
 LAYERS = (('files', 'config', 'curves'), ('batching',), ('data.*',),
+          ('baselines',),
           ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
           ('lottery',), ('checkpoints', 'results', 'progress'),
           ('runs', 'tickets'),
-          ('study', 'findings', 'report', 'plots'))
+          ('study', 'engine', 'findings', 'phase', 'report', 'plots'))
 # Below data preparation: the model, masks, training and the lottery core.
 TRAINING = ('config', 'batching', 'models', 'masks', 'pruning', 'train',
             'sharding', 'fit', 'lottery')
