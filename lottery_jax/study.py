@@ -2,7 +2,10 @@
 
 Stages, in order: prepare the data, the divergence matrix, tickets in every
 domain, transfer over every ordered pair, then the results tables, figures
-and markdown report under the results directory::
+and markdown report under the results directory. The trainings run one
+after the other in this process, or as Ray tasks (``engine='ray'``, see
+engine.py), where tickets and transfer overlap and are timed as one stage,
+'trainings' (`RAY_STAGES`); the results are the same::
 
   <results_dir>/
     results.jsonl    every row (tickets and transfer), see results.COLUMNS
@@ -24,15 +27,17 @@ tables, figures and report depend on the saved results alone (see
 from __future__ import annotations
 
 import csv
+import functools
 import glob
 import json
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import ml_collections
 
 from lottery_jax import config as config_lib
+from lottery_jax import engine as engine_lib
 from lottery_jax import files
 from lottery_jax import progress as progress_lib
 from lottery_jax import results as results_lib
@@ -41,11 +46,14 @@ from lottery_jax import tickets
 from lottery_jax.data import divergence
 
 STAGES = ('data', 'divergence', 'tickets', 'transfer', 'outputs')
+# With engine='ray' the tickets and transfer jobs overlap: one stage.
+RAY_STAGES = ('data', 'divergence', 'trainings', 'outputs')
 
 
 def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
               workdir: str, results_dir: Optional[str] = None,
-              progress: Optional[progress_lib.Progress] = None
+              progress: Optional[progress_lib.Progress] = None,
+              engine: str = 'sequential', address: Optional[str] = None
               ) -> Dict[str, Any]:
   """Runs (or resumes) every stage; returns the study record.
 
@@ -56,45 +64,35 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
     results_dir: tables, figures and report (default ``workdir/results``).
     progress: the display of every training of the study (default: a new
       one; `Progress.quiet()` shows nothing).
+    engine: how the trainings run (`engine.run_jobs`): 'sequential' in
+      this process (stages `STAGES`), or 'ray' as Ray tasks, tickets and
+      transfer overlapping (stages `RAY_STAGES`); same results.
+    address: the Ray cluster of engine 'ray' (default: a local Ray).
 
   Returns:
     The record written to ``results_dir/study.json``: per invocation of
     the config, the seconds of each stage (also one that failed).
   """
   settings = config_lib.settings(config)  # Checked once, here.
-  pairs = settings.transfer_pairs
+  engine_lib.check_engine(engine)
   own = progress is None
   progress = progress or tickets.new_progress(
       settings, tickets.count_trainings(settings))
   results_dir = results_dir or os.path.join(workdir, 'results')
   record_path = os.path.join(results_dir, 'study.json')
   record = _new_invocation(record_path, config, progress.write)
-  times = record['invocations'][-1]['stages']
-
-  def stage(name, fn):
-    progress.write(f'[study] {name} ...')
-    start = time.time()
-    try:
-      return fn()
-    finally:  # A stage that fails still counts its time.
-      times[name] = round(time.time() - start, 1)
-      files.write_json(record_path, record)
-      progress.write(f'[study] {name}: {times[name]:.1f}s')
-
+  stage = functools.partial(_stage, record, record_path, progress.write)
   try:
     data_workdir = stage('data', lambda: runs.prepare_data(
         settings.data, data_dir, workdir))
     jsd = stage('divergence', lambda: divergence.domain_divergence(
         data_workdir, settings.lottery_domains))
     files.write_json(os.path.join(results_dir, 'divergence.json'), jsd)
-    # One compiled fit for both stages: a transfer target's data has the
-    # shapes its tickets were trained on, so nothing compiles again.
-    program = runs.fit_program(settings)
-    rows = stage('tickets', lambda: _tickets(
-        settings, data_workdir, workdir, progress, program, results_dir))
-    if pairs:
-      rows += stage('transfer', lambda: tickets.transfer_all(
-          settings, data_workdir, workdir, progress, program))
+    run_jobs = functools.partial(
+        engine_lib.run_jobs, settings=settings, data_workdir=data_workdir,
+        workdir=workdir, progress=progress, engine=engine, address=address)
+    rows = _trainings(settings, run_jobs, engine, stage, functools.partial(
+        _write_curves, settings, data_workdir, workdir, results_dir))
   finally:
     if own:
       progress.close()
@@ -105,12 +103,48 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
   return record
 
 
-def _tickets(settings, data_workdir: str, workdir: str, progress, program,
-             results_dir: str) -> List[Dict[str, Any]]:
-  """The tickets stage; then the training curves of the first domain's
-  FULL-MODEL and TICKET-RESET rounds go to ``results_dir/curves.jsonl``."""
-  rows = tickets.find_all_tickets(settings, data_workdir, workdir, progress,
-                                  program)
+def _stage(record: Dict[str, Any], record_path: str,
+           write: progress_lib.Write, name: str, fn: Callable[[], Any]):
+  """`fn()`, its seconds recorded in study.json as stage `name`'s."""
+  write(f'[study] {name} ...')
+  times = record['invocations'][-1]['stages']
+  start = time.time()
+  try:
+    return fn()
+  finally:  # A stage that fails still counts its time.
+    times[name] = round(time.time() - start, 1)
+    files.write_json(record_path, record)
+    write(f'[study] {name}: {times[name]:.1f}s')
+
+
+def _trainings(settings, run_jobs: Callable, engine: str, stage: Callable,
+               write_curves: Callable[[], None]) -> List[Dict[str, Any]]:
+  """The tickets and transfer jobs (`engine.study_jobs`) by `run_jobs`, as
+  stage 'trainings' for engine 'ray', else 'tickets' then 'transfer'; the
+  curves are written once the tickets are found."""
+  jobs = engine_lib.study_jobs(settings)
+
+  def then_curves(jobs):
+    rows = run_jobs(jobs)
+    write_curves()
+    return rows
+
+  if engine == 'ray':
+    return stage('trainings', lambda: then_curves(jobs))
+  # One compiled fit for both stages (engine.shared_program): a transfer
+  # target's data has the shapes its tickets were trained on.
+  rows = stage('tickets', lambda: then_curves(
+      [j for j in jobs if j.kind == engine_lib.TICKETS]))
+  transfer = [j for j in jobs if j.kind == engine_lib.TRANSFER]
+  if transfer:
+    rows += stage('transfer', lambda: run_jobs(transfer))
+  return rows
+
+
+def _write_curves(settings, data_workdir: str, workdir: str,
+                  results_dir: str) -> None:
+  """The training curves of the first domain's FULL-MODEL and TICKET-RESET
+  rounds, gathered in ``results_dir/curves.jsonl``."""
   domain = settings.lottery_domains[0]
   run_dir = runs.tickets_dir(workdir, domain, settings,
                              runs.data_fingerprint(data_workdir, [domain]))
@@ -123,7 +157,6 @@ def _tickets(settings, data_workdir: str, workdir: str, progress, program,
       if os.path.exists(path):  # Rounds trained before curves were kept.
         with open(path) as f:
           out.write(f.read())
-  return rows
 
 
 def _new_invocation(record_path: str, config: ml_collections.ConfigDict,

@@ -191,6 +191,12 @@ def test_real_data_prepare_and_divergence(real_data_dir, tmp_path_factory):
   for name in ('books', 'movies'):
     assert report['domains'][name]['splits']['train']['examples'] > 3000
   assert report['domains']['movies']['skipped'] == {'invalid_utf8': 1}
+  # The linear baseline of every domain: what the real data supports.
+  assert 'Linear baseline' in result.stdout
+  fitted = dataset.read_json(os.path.join(workdir, 'baselines.json'))
+  assert sorted(fitted) == sorted(report['domains'])
+  for entry in fitted.values():
+    assert entry['result']['test_accuracy'] > 0.8
   result = _run('experiments.prepare_data', f'--data_dir={real_data_dir}',
                 f'--workdir={workdir}')
   assert result.returncode == 0
