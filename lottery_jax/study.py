@@ -1,8 +1,9 @@
 """The whole study of a preset in one resumable call (SPEC.md sections 2-7).
 
-Stages, in order: prepare the data, the divergence matrix, tickets in every
-domain, transfer over every ordered pair, then the results tables, figures
-and markdown report under the results directory. The trainings run one
+Stages, in order: prepare the data, the divergence matrix, the linear
+baselines, tickets in every domain, transfer over every ordered pair, then
+the results tables, figures and markdown report under the results
+directory. The trainings run one
 after the other in this process, or as Ray tasks (``engine='ray'``, see
 engine.py), where tickets and transfer overlap and are timed as one stage,
 'trainings' (`RAY_STAGES`); the results are the same::
@@ -13,6 +14,7 @@ engine.py), where tickets and transfer overlap and are timed as one stage,
     curves.jsonl     per-epoch training curves of the first domain's
                      FULL-MODEL and TICKET-RESET rounds (curves.png)
     divergence.json  the JSD matrix of the training splits
+    baselines.json   each domain's linear baseline (`lottery_jax.baselines`)
     divergence.png/.pdf, tickets.png/.pdf, transfer.png/.pdf
     report.md        tables, wall times and the paper's findings checked
     study.json       the config, and the wall time of each stage in each
@@ -36,6 +38,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import ml_collections
 
+from lottery_jax import baselines
 from lottery_jax import config as config_lib
 from lottery_jax import engine as engine_lib
 from lottery_jax import files
@@ -45,9 +48,10 @@ from lottery_jax import runs
 from lottery_jax import tickets
 from lottery_jax.data import divergence
 
-STAGES = ('data', 'divergence', 'tickets', 'transfer', 'outputs')
+STAGES = ('data', 'divergence', 'baseline', 'tickets', 'transfer',
+          'outputs')
 # With engine='ray' the tickets and transfer jobs overlap: one stage.
-RAY_STAGES = ('data', 'divergence', 'trainings', 'outputs')
+RAY_STAGES = ('data', 'divergence', 'baseline', 'trainings', 'outputs')
 
 
 def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
@@ -88,6 +92,9 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
     jsd = stage('divergence', lambda: divergence.domain_divergence(
         data_workdir, settings.lottery_domains))
     files.write_json(os.path.join(results_dir, 'divergence.json'), jsd)
+    fitted = stage('baseline', lambda: baselines.all_baselines(
+        data_workdir, settings.lottery_domains))
+    files.write_json(os.path.join(results_dir, 'baselines.json'), fitted)
     run_jobs = functools.partial(
         engine_lib.run_jobs, settings=settings, data_workdir=data_workdir,
         workdir=workdir, progress=progress, engine=engine, address=address)
