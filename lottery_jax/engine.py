@@ -348,52 +348,21 @@ class _RemoteProgress:
       ray.get(self._last)
 
 
-class _Streams:  # pylint: disable=protected-access
-  """Shows the events of trainings that run at once in one Progress.
-
-  A Progress follows one training at a time (`_TRAINING`: its name, the
-  epochs it ran and has left); here each job keeps its own, put back before
-  each of its events, so every epoch and finished training counts once.
-  The bar names the training that reported last.
-
-  The ETA (`Progress.eta`) takes the mean seconds per epoch measured here,
-  between epochs as they arrive from any worker (a training starting
-  while another runs does not restart the clock): with W trainings at once
-  epochs arrive about W times as often, so it is the whole engine's rate.
-  Worker-side epoch times divided by W would not be: fewer jobs than
-  workers may be ready (a transfer waits for its source's tickets).
-  """
+class _Streams:
+  """Shows the events of trainings that run at once in one Progress: each
+  job's trainings are keyed by the job (`Progress.start`'s `key`), so every
+  epoch and finished training counts once, and the ETA's seconds per epoch
+  are those between epochs arriving from any worker, the rate of all of
+  them together (worker-side times divided by the workers would not be:
+  fewer jobs than workers may be ready, as a transfer waits for its
+  source's tickets). The bar names the training that reported last."""
 
   def __init__(self, progress: progress_lib.Progress):
     self.progress = progress
-    self.trainings: Dict[str, tuple] = {}  # job: its _TRAINING values
 
   def feed(self, events: Sequence[Tuple[str, str, tuple]]) -> None:
     for stream, method, args in events:
-      self._apply(stream, method, args)
-
-  def _apply(self, stream: str, method: str, args: tuple) -> None:
-    p = self.progress
-    if method == 'write' or not isinstance(p, progress_lib.Progress):
-      getattr(p, method)(*args)  # Not a Progress: its own business.
-      return
-    others = any(s != stream for s in self.trainings)
-    self._put_back(stream)
-    clock = p._epoch_start
-    getattr(p, method)(*args)
-    if method == 'start' and others:
-      p._epoch_start = clock
-    if method == 'finish':  # The ETA goes on with a training still running.
-      self.trainings.pop(stream, None)
-      self._put_back(next(reversed(self.trainings), None))
-    else:
-      self.trainings[stream] = tuple(getattr(p, name) for name in _TRAINING)
-    p._running = bool(self.trainings)
-
-  def _put_back(self, stream: Optional[str]) -> None:
-    for name, value in zip(_TRAINING, self.trainings.get(stream, ())):
-      setattr(self.progress, name, value)
-
-
-# The state of a Progress that belongs to its current training.
-_TRAINING = ('what', '_left_in_training', '_epochs_in_training')
+      if method == 'write':
+        self.progress.write(*args)
+      else:
+        getattr(self.progress, method)(*args, key=stream)

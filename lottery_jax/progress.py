@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Hashable, Optional, Sequence
 
 import numpy as np
 import tqdm
@@ -61,18 +61,16 @@ class Progress:
         dynamic_ncols=True, file=sys.stderr,
         bar_format='{desc} |{bar}| {n_fmt}/{total_fmt} epochs '
                    '[{elapsed}{postfix}]')
+    self.trainings = trainings
     self.done = 0  # Epochs run or skipped.
     self.timed_seconds = 0.0  # Of the epochs that compiled nothing.
     self.timed_epochs = 0
-    self.trainings = trainings
     self.finished = 0  # Trainings finished or found on disk.
     self.trained = 0  # Of those, trained here, and their epochs run:
     self.trained_epochs = 0
-    self._epochs_in_training = 0
-    self._running = False
-    self.what = ''
+    # The trainings under way, by key: [name, epochs run, epochs left].
+    self.running: Dict[Hashable, list] = {}
     self._epoch_start = self.clock()
-    self._left_in_training = 0
     self._update('', 'ETA after the first epoch')
 
   @classmethod
@@ -86,45 +84,51 @@ class Progress:
       return None
     expected = (self.trained_epochs / self.trained if self.trained
                 else self.epochs)
-    running = self._running
-    left = ((self.trainings - self.finished - running) * expected
-            + running * max(expected - self._epochs_in_training, 1.0))
+    waiting = self.trainings - self.finished - len(self.running)
+    left = waiting * expected + sum(max(expected - run, 1.0)
+                                    for _, run, _ in self.running.values())
     return max(left, 0.0) * self.timed_seconds / self.timed_epochs
 
-  def start(self, what: str, seeds: int) -> None:
+  def start(self, what: str, seeds: int, key: Hashable = None) -> None:
     """A training begins: `what` names it (e.g. 'tickets home
-    ticket_reset round 3')."""
-    self.what = f'{what} ({seeds} seeds)'
-    self._left_in_training = self.epochs
-    self._epochs_in_training = 0
-    self._running = True
-    self._epoch_start = self.clock()
-    self._update(f'{self.what} epoch 1/{self.epochs}')
+    ticket_reset round 3'). Trainings that run at once (in parallel
+    workers) each pass their own `key` to `start`, `epoch` and `finish`."""
+    if not self.running:  # Else epochs go on arriving from the others.
+      self._epoch_start = self.clock()
+    self.running[key] = [f'{what} ({seeds} seeds)', 0, self.epochs]
+    self._update(f'{self.running[key][0]} epoch 1/{self.epochs}')
 
-  def epoch(self, epoch: int, compiled: bool) -> None:
-    """Epoch `epoch` (0-based) of the current training finished; `compiled`
-    says whether it compiled a program (its time is left out of the ETA)."""
+  def epoch(self, epoch: int, compiled: bool, key: Hashable = None) -> None:
+    """Epoch `epoch` (0-based) of a training finished; `compiled` says
+    whether it compiled a program (its time is left out of the ETA).
+
+    The seconds of an epoch are those since the previous epoch of any
+    training: with trainings at once, the rate of all of them together.
+    """
     now = self.clock()
     if not compiled:
       self.timed_seconds += now - self._epoch_start
       self.timed_epochs += 1
     self._epoch_start = now
-    self._epochs_in_training += 1
+    training = self.running[key]
+    training[1] += 1
+    training[2] -= 1
     self._advance(1)
-    self._update(f'{self.what} epoch {min(epoch + 2, self.epochs)}/'
+    self._update(f'{training[0]} epoch {min(epoch + 2, self.epochs)}/'
                  f'{self.epochs}')
 
-  def finish(self, what: str, rows: Sequence[Dict], seconds: Optional[float]
-             ) -> None:
+  def finish(self, what: str, rows: Sequence[Dict], seconds: Optional[float],
+             key: Hashable = None) -> None:
     """A training ended (`seconds` None: found on disk): its epochs not run
     are skipped, and a line with its test accuracy is written."""
     self.finished += 1
-    if seconds is not None:
+    training = self.running.pop(key, None)
+    if seconds is not None and training is not None:
       self.trained += 1
-      self.trained_epochs += self._epochs_in_training
-    self._advance(self._left_in_training if seconds is not None
-                  else self.epochs)
-    self._running = False
+      self.trained_epochs += training[1]
+      self._advance(training[2])
+    else:
+      self._advance(self.epochs)
     acc = np.array([r['test_accuracy'] for r in rows])
     self.write(f'{what}: test {acc.mean():.4f} +- {acc.std():.4f} at '
                f'{100 * rows[0]["sparsity"]:.2f}% sparsity'
@@ -136,7 +140,6 @@ class Progress:
     self.bar.close()
 
   def _advance(self, epochs: int) -> None:
-    self._left_in_training -= epochs
     self.done += epochs
     self.bar.update(epochs)
 

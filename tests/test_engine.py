@@ -117,13 +117,13 @@ def test_parallel_trainings_count_every_epoch_once():
   assert (display.finished, display.trained, display.trained_epochs) == (
       3, 2, 4)
   # A2 runs, none of its 2 epochs done yet, at 1 s per epoch.
-  assert display._running and display.eta() == pytest.approx(2.0)
+  assert display.running and display.eta() == pytest.approx(2.0)
   at(6, ('a', 'epoch', (0, True)))  # Compiled: left out of the ETA.
   at(7, ('a', 'epoch', (1, False)), ('a', 'finish', ('A2', row, 4.0)))
   assert display.done == display.bar.total == 8
   assert (display.finished, display.trained, display.trained_epochs) == (
       4, 3, 6)
-  assert not display._running and display.eta() == 0
+  assert not display.running and display.eta() == 0
   assert [line.split(':')[0] for line in lines] == [
       'A', 'B', 'B resumed', 'A2']
 
