@@ -7,7 +7,8 @@
 The model the first published study used: embedding 32, 32 channels,
 hidden 32, reviews cut at 160 tokens, learning rate 1e-3, 4 epochs without
 early stopping, no length buckets. Its models peak at the last epoch
-(test accuracy 0.65-0.70, against 0.78-0.82 converged): the ablation in the
+(test accuracy 0.58-0.71 with one seed, against 0.78-0.82 converged;
+docs/convergence.md): the ablation in the
 report shows how that budget changes the TICKET-RESET / TICKET-RANDOM gap.
 """
 
