@@ -35,8 +35,8 @@ _BASELINE = flags.DEFINE_bool(
 
 def main(argv):
   common.no_arguments('prepare_data', argv)
-  settings = config_lib.data_settings(_CONFIG.value.data)
   try:
+    settings = config_lib.data_settings(_CONFIG.value.data)
     report = dataset.prepare(_DATA_DIR.value, _WORKDIR.value, settings)
     print(data_report.format_report(report))
     if _BASELINE.value:
