@@ -66,6 +66,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.epochs = 15
   # 0: train every epoch and keep the best validation epoch's params.
   config.train.patience = 0
+  # No seed stops before this many epochs, whatever its patience: a fresh
+  # init can sit at chance for a few epochs before it learns.
+  config.train.min_epochs = 0
   config.train.max_length = 500
   # Length buckets, e.g. (64, 128, 256): batches padded to their bucket's
   # length. Exact logits, but batches group reviews of similar length, so
@@ -185,6 +188,8 @@ class FitSettings:
   # Epochs without a better validation accuracy before a seed stops; 0 runs
   # every epoch (the best epoch's params are kept either way).
   patience: int = 0
+  # Epochs every seed trains before patience can stop it.
+  min_epochs: int = 0
   # The padded length of every review (longer ones are cut).
   max_length: int = 500
   # Padded lengths of length buckets, ascending; () is one bucket as long as
@@ -291,7 +296,8 @@ def settings(config: ml_collections.ConfigDict) -> Settings:
                                   learning_rate=t.learning_rate, l2=t.l2),
       fit=FitSettings(batch_size=t.batch_size,
                       eval_batch_size=t.eval_batch_size, epochs=t.epochs,
-                      patience=t.patience, max_length=t.max_length,
+                      patience=t.patience, min_epochs=t.min_epochs,
+                      max_length=t.max_length,
                       buckets=tuple(t.buckets), seed_chunk=t.seed_chunk),
       lottery=LotterySettings(domains=names(lot.domains),
                               strategies=names(lot.strategies),
@@ -344,6 +350,7 @@ def _check(s: Settings) -> None:
       ('train.eval_batch_size', f.eval_batch_size, 1),
       ('train.max_length', f.max_length, 1),
       ('train.patience', f.patience, 0),
+      ('train.min_epochs', f.min_epochs, 0),
       ('train.seed_chunk', f.seed_chunk, 0),
       ('model.embed_dim', m.embed_dim, 1), ('model.channels', m.channels, 1),
       ('model.hidden', m.hidden, 1)):

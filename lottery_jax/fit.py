@@ -127,12 +127,13 @@ def fit_init(state: train_lib.TrainState) -> FitCarry:
 
 def select_best(carry: FitCarry, state: train_lib.TrainState,
                 accuracy: jax.Array, epoch: jax.Array,
-                patience: int) -> FitCarry:
+                patience: int, min_epochs: int = 0) -> FitCarry:
   """Early stopping after an epoch that ended in `state` with `accuracy`.
 
-  Keeps the best validation epoch's params. A seed whose patience has run
-  out keeps its carry unchanged, so that a seed trained inside a vmap ends
-  exactly as it would alone.
+  Keeps the best validation epoch's params. A seed stops once `patience`
+  epochs passed without a better accuracy, but not before `min_epochs`
+  epochs; a stopped seed keeps its carry unchanged, so that a seed
+  trained inside a vmap ends exactly as it would alone.
   """
   improved = accuracy > carry.best_accuracy
   best = jnp.where(improved, epoch, carry.best_epoch_index)
@@ -143,14 +144,15 @@ def select_best(carry: FitCarry, state: train_lib.TrainState,
       best_accuracy=jnp.where(improved, accuracy, carry.best_accuracy),
       best_epoch_index=best,
       epochs=carry.epochs + 1,
-      active=(epoch - best) < patience)
+      active=((epoch - best) < patience) | (epoch + 1 < min_epochs))
   return jax.tree.map(lambda a, b: jnp.where(carry.active, a, b), new, carry)
 
 
 def fit_epoch(carry: FitCarry, keys: SeedKeys, epoch: jax.Array,
               bucket: jax.Array, rows: jax.Array, train: batching.Bucketed,
               valid: batching.Bucketed, *, model, tx, batch_size: int,
-              eval_batch_size: int, patience: int, per_bucket: bool = False
+              eval_batch_size: int, patience: int, min_epochs: int = 0,
+              per_bucket: bool = False
               ) -> tuple[FitCarry, Dict[str, jax.Array]]:
   """Trains one epoch (one scan), evaluates, keeps the best params.
 
@@ -165,7 +167,7 @@ def fit_epoch(carry: FitCarry, keys: SeedKeys, epoch: jax.Array,
                                  batch_size=batch_size, per_bucket=per_bucket)
     accuracy = evaluate(state.params, valid, model=model,
                         batch_size=eval_batch_size)
-    return (select_best(carry, state, accuracy, epoch, patience),
+    return (select_best(carry, state, accuracy, epoch, patience, min_epochs),
             dict(metrics, valid_accuracy=accuracy))
 
   def skip(carry):
@@ -219,7 +221,7 @@ class FitProgram:
     epoch_fn = over_seeds(functools.partial(
         fit_epoch, model=model, tx=tx, batch_size=settings.batch_size,
         eval_batch_size=settings.eval_batch_size, patience=patience,
-        per_bucket=bool(settings.buckets)),
+        min_epochs=settings.min_epochs, per_bucket=bool(settings.buckets)),
                           (0, 0, None, None, None, None, None), chunk)
     test_fn = over_seeds(functools.partial(
         evaluate, model=model, batch_size=settings.eval_batch_size),

@@ -94,6 +94,18 @@ def test_patience_stops_and_pruned_weights_stay_zero():
       assert (np.asarray(p)[~np.asarray(m)] == 0).all()
 
 
+def test_min_epochs_keeps_every_seed_training_before_patience_counts():
+  config = FitSettings(batch_size=16, epochs=30, patience=1)
+  early, _ = _fit([0, 1], config)
+  assert (early.epochs_run < 8).any()
+  result, _ = _fit([0, 1], FitSettings(batch_size=16, epochs=30, patience=1,
+                                       min_epochs=8))
+  assert (result.epochs_run >= 8).all()
+  # Past min_epochs, patience stops a seed as before.
+  assert (result.epochs_run <= np.maximum(
+      8, np.asarray(result.best_epoch_index) + 2)).all()
+
+
 def test_buckets_seed_in_vmap_equals_seed_alone_and_compile_once():
   config = FitSettings(batch_size=16, epochs=3, patience=2,
                            buckets=(4, 8))

@@ -24,5 +24,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.learning_rate = 1e-3
   config.train.epochs = 4
   config.train.patience = 0
+  config.train.min_epochs = 0
   config.lottery.strategies = 'ticket_reset,ticket_random'
   return config
