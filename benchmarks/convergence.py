@@ -52,6 +52,16 @@ CANDIDATES: Dict[str, Dict[str, Any]] = {
     'e32_256_lr3_b': dict(embed_dim=32, channels=32, hidden=32,
                           max_length=256, learning_rate=3e-3, epochs=25,
                           patience=4, buckets=(128, 256)),
+    'e32_256_lr2_b': dict(embed_dim=32, channels=32, hidden=32,
+                          max_length=256, learning_rate=2e-3, epochs=25,
+                          patience=4, buckets=(128, 256)),
+    # The cpu preset: as e32_256_lr3_b, the learning rate warmed up over
+    # 200 steps (a fresh init on a sparse mask can die without it:
+    # benchmarks/dead_starts.py).
+    'e32_256_lr3_w200_b': dict(embed_dim=32, channels=32, hidden=32,
+                               max_length=256, learning_rate=3e-3,
+                               warmup_steps=200, epochs=25, patience=4,
+                               buckets=(128, 256)),
     'e64c32_256_lr3_b': dict(embed_dim=64, channels=32, hidden=32,
                              max_length=256, learning_rate=3e-3, epochs=25,
                              patience=4, buckets=(128, 256)),

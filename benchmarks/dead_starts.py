@@ -1,22 +1,25 @@
-"""How often a sparse ticket's fresh init is still at chance after some epochs.
+"""Which trainings of a tickets run never leave chance, per learning rate.
 
-  python -m benchmarks.dead_starts --run_dir=runs/cpu_study/tickets/books-... \
-      --data_workdir=runs/cpu_study/data --round=1 \
-      --learning_rates=1e-3,3e-3 --draws=40 --epochs=2
+  python -m benchmarks.dead_starts \
+      --run_dir=runs/cpu_study/tickets/electronics-... \
+      --data_workdir=runs/cpu_study/data --strategy=ticket_reinit \
+      --rounds=1,2,3 --learning_rates=1e-3,2e-3,3e-3 --epochs=8
 
-Takes TICKET-RESET's masks of one round of a finished tickets run (the first
-seed's), draws `draws` fresh inits (TICKET-REINIT's situation), trains each
-for `epochs` epochs (no early stopping) at every learning rate with the
-run's other settings, and counts the draws still at chance: training loss
-within 0.01 of ln 2 and validation accuracy 0.5. Such a draw is slow, not
-dead: on electronics' round-1 masks at 3e-3, 2 of 40 after 2 epochs, 0 of
-40 after 8. This set the `cpu` preset's `train.min_epochs`."""
+Replays the run's own trainings of `strategy` in the given rounds with
+TICKET-RESET's masks of the round (every seed's init, shuffling and
+dropout keys as the run drew them: exactly TICKET-REINIT's trainings, and
+TICKET-RANDOM's in round 1, whose masks are RESET's) for `epochs` epochs
+without early stopping, at every learning rate with the run's other
+settings, and names the seeds still at chance:
+training loss within 0.01 of ln 2 and validation accuracy 0.5 (every
+hidden ReLU dead: the network outputs a constant and never recovers).
+This chose the `cpu` preset's learning rate (docs/convergence.md).
+"""
 
 import math
 
 from absl import app
 from absl import flags
-import jax
 import numpy as np
 
 from lottery_jax import checkpoints
@@ -29,55 +32,67 @@ from lottery_jax import train as train_lib
 
 _RUN_DIR = flags.DEFINE_string('run_dir', None, 'A tickets run directory.')
 _DATA = flags.DEFINE_string('data_workdir', None, 'Its prepared data.')
-_ROUND = flags.DEFINE_integer('round', 1, 'TICKET-RESET round.')
+_STRATEGY = flags.DEFINE_string('strategy', 'ticket_reinit',
+                                'A strategy with a fresh init.')
+_ROUNDS = flags.DEFINE_list('rounds', ['1'], 'Rounds to replay.')
 _LRS = flags.DEFINE_list('learning_rates', ['1e-3', '2e-3', '3e-3'], 'LRs.')
-_DRAWS = flags.DEFINE_integer('draws', 10, 'Fresh inits per learning rate.')
-_EPOCHS = flags.DEFINE_integer('epochs', 3, 'Epochs per training.')
+_EPOCHS = flags.DEFINE_integer('epochs', 8, 'Epochs per training.')
+_WARMUP = flags.DEFINE_list('warmup_steps', ['0'], 'Warm-up steps to try.')
+
+
+def _settings(recorded) -> config_lib.Settings:
+  """The run's settings, from its config.json."""
+  s = recorded['settings']
+  data = {**s['data'], 'domains': tuple(s['data']['domains'])}
+  return config_lib.Settings(
+      data=config_lib.DataSettings(**data),
+      model=config_lib.ModelSettings(**{**s['model'], 'widths': tuple(
+          s['model']['widths'])}),
+      optimizer=config_lib.OptimizerSettings(**s['optimizer']),
+      fit=config_lib.FitSettings(**{
+          **s['fit'], 'buckets': tuple(s['fit']['buckets']),
+          'epochs': _EPOCHS.value, 'patience': 0, 'min_epochs': 0}),
+      lottery=config_lib.LotterySettings(**{
+          **s['lottery'], 'domains': tuple(s['lottery']['domains']),
+          'strategies': tuple(s['lottery']['strategies'])}),
+      transfer=config_lib.TransferSettings())
 
 
 def main(argv):
   del argv
   recorded = files.read_json(f'{_RUN_DIR.value}/config.json')
-  s = recorded['settings']
-  model_settings = config_lib.ModelSettings(**{**s['model'], 'widths': tuple(
-      s['model']['widths'])})
-  fit_settings = config_lib.FitSettings(**{
-      **s['fit'], 'buckets': tuple(s['fit']['buckets']),
-      'epochs': _EPOCHS.value, 'patience': 0, 'seed_chunk': 1})
-  model = lottery.build_model(model_settings, s['data']['vocab_size'])
-  template = lottery.mask_template(model, fit_settings.max_length)
-  saved = checkpoints.load_round(
-      runs.round_dir(_RUN_DIR.value, 'ticket_reset', _ROUND.value))
-  masks = checkpoints.fill_none(template, saved['masks'])
-  n = _DRAWS.value
-  masks = jax.tree.map(lambda m: None if m is None else np.repeat(
-      m[:1], n, axis=0), masks, is_leaf=lambda x: x is None)
-  roots = lottery.seed_roots(list(range(1000, 1000 + n)))
-  init = lottery.init_params(model, lottery.fold(roots, 99), fit_settings.max_length)
+  settings = _settings(recorded)
   domain = recorded['domain']
-  splits = {k: v for k, v in runs.load_splits(
-      config_lib.Settings(
-          data=config_lib.DataSettings(vocab_size=s['data']['vocab_size']),
-          model=model_settings, optimizer=config_lib.OptimizerSettings(),
-          fit=fit_settings, lottery=config_lib.LotterySettings(),
-          transfer=config_lib.TransferSettings()),
-      _DATA.value, domain).items()}
-  for lr in _LRS.value:
-    tx = train_lib.make_optimizer(s['optimizer']['name'], float(lr),
-                                  s['optimizer']['l2'])
-    program = fit_lib.FitProgram(model, tx, fit_settings)
-    losses = []
-    result = program.fit(
-        init, masks, lottery.training_keys(roots, 'ticket_reinit', 1),
-        splits['train'], splits['valid'], splits['test'],
-        on_epoch=lambda e, m: losses.append(m['loss']))
-    stuck = (np.abs(losses[-1] - math.log(2)) < 0.01) & (
-        np.asarray(result.valid_accuracy) <= 0.5)
-    print(f'{domain} round {_ROUND.value} lr {lr}: {int(stuck.sum())} of '
-          f'{n} fresh inits at chance after {_EPOCHS.value} epochs; the '
-          'others\' mean validation accuracy '
-          f'{np.asarray(result.valid_accuracy)[~stuck].mean():.3f}',
-          flush=True)
+  model = lottery.build_model(settings.model, settings.data.vocab_size)
+  template = lottery.mask_template(model, settings.fit.max_length)
+  roots = lottery.seed_roots(settings.lottery.seed_ids)
+  theta_0 = checkpoints.load_round(
+      runs.round_dir(_RUN_DIR.value, lottery.FULL_MODEL, 0))['theta0']
+  splits = runs.load_splits(settings, _DATA.value, domain)
+  strategy = lottery.STRATEGIES[_STRATEGY.value]
+  for lr, warmup in [(lr, w) for lr in _LRS.value for w in _WARMUP.value]:
+    tx = train_lib.make_optimizer(settings.optimizer.name, float(lr),
+                                  settings.optimizer.l2,
+                                  warmup_steps=int(warmup))
+    program = fit_lib.FitProgram(model, tx, settings.fit)
+    for round_ in map(int, _ROUNDS.value):
+      masks = checkpoints.fill_none(template, checkpoints.load_round(
+          runs.round_dir(_RUN_DIR.value, 'ticket_reset', round_))['masks'])
+      losses = []
+      result = lottery.imp_round(
+          lambda *a, **k: program.fit(*a, train=splits['train'],
+                                      valid=splits['valid'],
+                                      test=splits['test'], **k),
+          strategy.name, round_, masks, roots=roots, theta_0=theta_0,
+          model=model, max_length=settings.fit.max_length, source=domain,
+          target=domain, on_epoch=lambda e, m: losses.append(m['loss']))
+      valid = np.asarray(result.valid_accuracy)
+      stuck = (np.abs(losses[-1] - math.log(2)) < 0.01) & (valid <= 0.5)
+      seeds = [s for s, dead in zip(settings.lottery.seed_ids, stuck) if dead]
+      print(f'{domain} {strategy.name} round {round_} lr {lr} warm-up '
+            f'{warmup}: at chance '
+            f'after {_EPOCHS.value} epochs: seeds {seeds}; the others\' '
+            f'validation accuracy {valid[~stuck].mean():.3f}', flush=True)
 
 
 if __name__ == '__main__':

@@ -60,6 +60,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict()
   config.train.optimizer = 'adam'
   config.train.learning_rate = 1e-3
+  # Steps over which the learning rate rises linearly from 0 (0: constant).
+  config.train.warmup_steps = 0
   config.train.l2 = 1e-5
   config.train.batch_size = 32
   config.train.eval_batch_size = 256
@@ -177,6 +179,7 @@ class OptimizerSettings:
   name: str = 'adam'
   learning_rate: float = 1e-3
   l2: float = 1e-5
+  warmup_steps: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,7 +296,8 @@ def settings(config: ml_collections.ConfigDict) -> Settings:
                           channels=m.channels, hidden=m.hidden,
                           dropout_rate=m.dropout_rate, conv=m.conv),
       optimizer=OptimizerSettings(name=t.optimizer,
-                                  learning_rate=t.learning_rate, l2=t.l2),
+                                  learning_rate=t.learning_rate, l2=t.l2,
+                                  warmup_steps=t.warmup_steps),
       fit=FitSettings(batch_size=t.batch_size,
                       eval_batch_size=t.eval_batch_size, epochs=t.epochs,
                       patience=t.patience, min_epochs=t.min_epochs,
@@ -351,6 +355,7 @@ def _check(s: Settings) -> None:
       ('train.max_length', f.max_length, 1),
       ('train.patience', f.patience, 0),
       ('train.min_epochs', f.min_epochs, 0),
+      ('train.warmup_steps', s.optimizer.warmup_steps, 0),
       ('train.seed_chunk', f.seed_chunk, 0),
       ('model.embed_dim', m.embed_dim, 1), ('model.channels', m.channels, 1),
       ('model.hidden', m.hidden, 1)):

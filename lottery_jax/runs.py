@@ -98,7 +98,8 @@ def fit_program(settings: config_lib.Settings) -> fit_lib.FitProgram:
   """The compiled fit of these settings; one serves a whole command."""
   model = lottery.build_model(settings.model, settings.data.vocab_size)
   o = settings.optimizer
-  tx = train_lib.make_optimizer(o.name, o.learning_rate, o.l2)
+  tx = train_lib.make_optimizer(o.name, o.learning_rate, o.l2,
+                                warmup_steps=o.warmup_steps)
   return fit_lib.FitProgram(model, tx, settings.fit)
 
 

@@ -51,7 +51,8 @@ def freeze_pruned(inner: optax.GradientTransformation
 
 
 def make_optimizer(name: str = 'adam', learning_rate: float = 1e-3,
-                   l2: float = 1e-5, momentum: float = 0.9
+                   l2: float = 1e-5, momentum: float = 0.9,
+                   warmup_steps: int = 0
                    ) -> optax.GradientTransformationExtraArgs:
   """Coupled L2 (added to the gradient, PyTorch's weight_decay) + optimiser.
 
@@ -60,7 +61,11 @@ def make_optimizer(name: str = 'adam', learning_rate: float = 1e-3,
     learning_rate: step size.
     l2: weight of the L2 term added to the gradient (not AdamW).
     momentum: for 'sgd'.
+    warmup_steps: the step size rises linearly from 0 to `learning_rate`
+      over this many steps, then stays (0: constant, the paper's).
   """
+  if warmup_steps:
+    learning_rate = optax.linear_schedule(0.0, learning_rate, warmup_steps)
   if name == 'adam':
     inner = optax.adam(learning_rate)
   elif name == 'sgd':

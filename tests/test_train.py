@@ -86,3 +86,22 @@ def test_coupled_l2_is_added_to_the_gradient():
   np.testing.assert_allclose(updates['kernel'],
                              expected['kernel'] * np.array([1, 0, 1]),
                              rtol=1e-6)
+
+
+def test_warmup_rises_linearly_to_the_learning_rate():
+  params = _params()
+  masks = _half_pruned(params)
+  grads = jax.tree.map(jnp.ones_like, params)
+  steps = {}
+  for warmup in (0, 4):
+    tx = train.make_optimizer('sgd', learning_rate=0.1, l2=0.0, momentum=0.0,
+                              warmup_steps=warmup)
+    state = tx.init(params)
+    sizes = []
+    for _ in range(6):
+      updates, state = tx.update(grads, state, params, masks=masks)
+      sizes.append(float(-updates['hidden']['bias'][0]))
+    steps[warmup] = sizes
+  np.testing.assert_allclose(steps[0], [0.1] * 6, rtol=1e-6)
+  np.testing.assert_allclose(steps[4], [0.0, 0.025, 0.05, 0.075, 0.1, 0.1],
+                             rtol=1e-6, atol=1e-8)
