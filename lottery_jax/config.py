@@ -57,28 +57,7 @@ def get_config() -> ml_collections.ConfigDict:
   # for one seed at a time on a CPU (with train.seed_chunk = 1).
   config.model.conv = 'matmul'
 
-  config.train = ml_collections.ConfigDict()
-  config.train.optimizer = 'adam'
-  config.train.learning_rate = 1e-3
-  # Steps over which the learning rate rises linearly from 0 (0: constant).
-  config.train.warmup_steps = 0
-  config.train.l2 = 1e-5
-  config.train.batch_size = 32
-  config.train.eval_batch_size = 256
-  config.train.epochs = 15
-  # 0: train every epoch and keep the best validation epoch's params.
-  config.train.patience = 0
-  # No seed stops before this many epochs, whatever its patience: a fresh
-  # init can sit at chance for a few epochs before it learns.
-  config.train.min_epochs = 0
-  config.train.max_length = 500
-  # Length buckets, e.g. (64, 128, 256): batches padded to their bucket's
-  # length. Exact logits, but batches group reviews of similar length, so
-  # off here to keep the paper's batches.
-  config.train.buckets = ()
-  # Seeds per batch of the seed map: 0 vmaps them all (accelerators); 1
-  # maps them one at a time in the same program (faster on a CPU).
-  config.train.seed_chunk = 0
+  config.train = train_config()
 
   config.lottery = ml_collections.ConfigDict()
   # Empty: every domain of data.domains.
@@ -102,6 +81,33 @@ def get_config() -> ml_collections.ConfigDict:
   # Keep the trained params of every transfer round (their masks are the
   # source's): about 100 MB a round at paper size, so off by default.
   config.transfer.save_params = False
+  return config
+
+
+def train_config() -> ml_collections.ConfigDict:
+  """How each training runs (SPEC.md section 4; ``config.train``)."""
+  config = ml_collections.ConfigDict()
+  config.optimizer = 'adam'
+  config.learning_rate = 1e-3
+  # Steps over which the learning rate rises linearly from 0 (0: constant).
+  config.warmup_steps = 0
+  config.l2 = 1e-5
+  config.batch_size = 32
+  config.eval_batch_size = 256
+  config.epochs = 15
+  # 0: train every epoch and keep the best validation epoch's params.
+  config.patience = 0
+  # No seed stops before this many epochs, whatever its patience: a fresh
+  # init can sit at chance for a few epochs before it learns.
+  config.min_epochs = 0
+  config.max_length = 500
+  # Length buckets, e.g. (64, 128, 256): batches padded to their bucket's
+  # length. Exact logits, but batches group reviews of similar length, so
+  # off here to keep the paper's batches.
+  config.buckets = ()
+  # Seeds per batch of the seed map: 0 vmaps them all (accelerators); 1
+  # maps them one at a time in the same program (faster on a CPU).
+  config.seed_chunk = 0
   return config
 
 
