@@ -4,8 +4,8 @@
 
 Each table sits between ``<!-- begin:NAME -->`` and ``<!-- end:NAME -->`` in
 README.md and is made from a committed file: `data` from
-docs/data_report.json (what `experiments.prepare_data` wrote for the real
-data), `divergence` from docs/divergence.json, `tickets` and `transfer`
+docs/data_report.json and docs/baselines.json (what `experiments.
+prepare_data` wrote for the real data, with the linear baseline), `divergence` from docs/divergence.json, `tickets` and `transfer`
 (the report's tables) from docs/results/results.jsonl. With --check,
 nothing is written and the exit status says whether README is up to date
 (the tests run this check).
@@ -28,10 +28,12 @@ _CHECK = flags.DEFINE_bool('check', False, 'Only check that README.md is '
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def data_table(report: Dict[str, Any]) -> str:
-  """Reviews read, duplicates, split sizes and lengths per domain."""
+def data_table(report: Dict[str, Any], linear: Dict[str, Any]) -> str:
+  """Reviews read, duplicates, split sizes and lengths per domain, and the
+  test accuracy of the linear baseline (`lottery_jax.baselines`)."""
   lines = ['| domain | read | duplicates | train | valid | test | '
-           'length p50 / p90 / p99 |', '|---|---:|---:|---:|---:|---:|---|']
+           'length p50 / p90 / p99 | linear baseline |',
+           '|---|---:|---:|---:|---:|---:|---|---:|']
   for name, d in report['domains'].items():
     splits = d['splits']
     skipped = ', '.join(f'{n} {reason.replace("_", " ")}'
@@ -42,7 +44,8 @@ def data_table(report: Dict[str, Any]) -> str:
         f'| {name} | {read} | {d["duplicates_removed"]:,} | '
         + ' | '.join(f'{splits[s]["examples"]:,}'
                      for s in ('train', 'valid', 'test'))
-        + f' | {p["p50"]:,} / {p["p90"]:,} / {p["p99"]:,} |')
+        + f' | {p["p50"]:,} / {p["p90"]:,} / {p["p99"]:,} | '
+        f'{linear[name]["test_accuracy"]:.3f} |')
   return '\n'.join(lines)
 
 
@@ -62,8 +65,9 @@ def tables(docs: str) -> Dict[str, str]:
   res = results.Results(results.read_rows(os.path.join(
       docs, 'results', 'results.jsonl')))
   return {
-      'data': data_table(files.read_json(os.path.join(
-          docs, 'data_report.json'))),
+      'data': data_table(
+          files.read_json(os.path.join(docs, 'data_report.json')),
+          files.read_json(os.path.join(docs, 'baselines.json'))),
       'divergence': divergence_table(files.read_json(os.path.join(
           docs, 'divergence.json'))),
       'tickets': report.tickets_table(res),
