@@ -193,14 +193,26 @@ def ablation_runs(results_dir: str) -> Optional[Tuple[Dict[str, Any],
           for label, path in labels.items()}, domain
 
 
+def _schedule(train: Dict[str, Any]) -> str:
+  """'15 epochs', or the early stopping of study.json's train config."""
+  if not train.get('patience'):
+    return f'{train["epochs"]} epochs'
+  least = (f' (at least {train["min_epochs"]} epochs)'
+           if train.get('min_epochs') else '')
+  return (f'at most {train["epochs"]} epochs, stopping {train["patience"]} '
+          f'epochs after the best validation accuracy{least}')
+
+
 def _config_lines(config: Dict[str, Any]) -> List[str]:
   """The settings paragraph of study.json's config."""
   m, t, lot = config['model'], config['train'], config['lottery']
   return [
       f'Model: embedding {m["embed_dim"]}, widths {tuple(m["widths"])} x '
       f'{m["channels"]} channels, hidden {m["hidden"]}, dropout '
-      f'{m["dropout_rate"]}; {t["epochs"]} epochs, batch '
-      f'{t["batch_size"]}, {t["optimizer"]} lr {t["learning_rate"]}, L2 '
+      f'{m["dropout_rate"]}; {_schedule(t)}, batch '
+      f'{t["batch_size"]}, {t["optimizer"]} lr {t["learning_rate"]}'
+      + (f' after a {t["warmup_steps"]}-step warm-up'
+         if t.get('warmup_steps') else '') + ', L2 '
       f'{t["l2"]}, reviews cut at {t["max_length"]} tokens; '
       f'{lot["rounds"]} rounds pruning {100 * lot["prune_fraction"]:g}% '
       f'a round; {lot["seeds"]} seeds. Accuracies are test accuracy, '

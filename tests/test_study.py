@@ -133,3 +133,28 @@ def test_a_failed_stage_keeps_its_time_and_a_new_config_a_new_record(
     record = json.load(f)
   assert len(record['invocations']) == 1
   assert record['config']['lottery']['rounds'] == 1
+
+
+def test_budget_ablation_adds_its_table_to_the_report(tiny_data_dir,
+                                                      tmp_path):
+  config = _config()
+  config.data.domains = 'home'
+  out = tmp_path / 'out'
+  study.run_study(config, tiny_data_dir, str(tmp_path / 'work'), str(out),
+                  progress=QUIET())
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.budget_ablation',
+       '--config=experiments/configs/smoke.py', '--config.train.epochs=1',
+       '--config.data.domains=home', '--domain=home', '--label=one epoch',
+       f'--data_dir={tiny_data_dir}', f'--workdir={tmp_path / "ablation"}',
+       f'--results_dir={out}'],
+      cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr
+  spec = json.loads((out / 'ablation.json').read_text())
+  assert spec == {'labels': {'one epoch': 'ablation_home.jsonl',
+                             'converged (cpu)': 'results.jsonl'},
+                  'domain': 'home'}
+  rows = results.read_rows(str(out / 'ablation_home.jsonl'))
+  assert {r['epochs_run'] for r in rows} == {1}
+  report = (out / 'report.md').read_text()
+  assert 'Training budget' in report and 'one epoch' in report
