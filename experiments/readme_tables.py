@@ -4,11 +4,12 @@
 
 Each table sits between ``<!-- begin:NAME -->`` and ``<!-- end:NAME -->`` in
 README.md and is made from a committed file: `data` from
-docs/data_report.json and docs/baselines.json (what `experiments.
-prepare_data` wrote for the real data, with the linear baseline), `divergence` from docs/divergence.json, `tickets` and `transfer`
-(the report's tables) from docs/results/results.jsonl. With --check,
-nothing is written and the exit status says whether README is up to date
-(the tests run this check).
+docs/data_report.json and docs/baselines.json (what
+`experiments.prepare_data` wrote for the real data, with the linear
+baseline), `divergence` from docs/divergence.json, `tickets` and `transfer`
+(the report's tables) from docs/results/results.jsonl. With --check, nothing
+is written and the exit status says whether README is up to date (the tests
+run this check).
 """
 
 import os

@@ -2,11 +2,11 @@
 
 `find_tickets` trains FULL-MODEL (round 0), then IMP rounds 1..R of
 TICKET-RESET, TICKET-RANDOM and any of the controls TICKET-REINIT,
-TICKET-REWIND and RANDOM-PRUNING (SPEC.md section 5, `lottery.STRATEGIES`); `transfer_tickets`
-trains the source's TICKET-RESET masks of every round on a target domain as
-MASKS-RESET and MASKS-RANDOM (section 6). Both go through `_rounds`, one
-loop over rounds and strategies that resumes from the run directory
-(`runs.py`). Every training trains all seeds at once.
+TICKET-REWIND and RANDOM-PRUNING (SPEC.md section 5, `lottery.STRATEGIES`);
+`transfer_tickets` trains the source's TICKET-RESET masks of every round on
+a target domain as MASKS-RESET and MASKS-RANDOM (section 6). Both go through
+`_rounds`, one loop over rounds and strategies that resumes from the run
+directory (`runs.py`). Every training trains all seeds at once.
 
 `run_find_tickets` and `run_transfer` are the entry points' calls: they take
 the ConfigDict, check it once and prepare the data once.
