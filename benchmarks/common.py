@@ -29,6 +29,9 @@ from lottery_jax import train
 
 PAPER = dict(vocab_size=8000, embed_dim=417, widths=(3, 4, 5), channels=127,
              hidden=117)
+# The `cpu` preset's model (experiments/configs/cpu.py).
+CPU = dict(vocab_size=8000, embed_dim=32, widths=(3, 4, 5), channels=32,
+           hidden=32)
 
 
 def time_fn(fn: Callable[[], Any], repeats: int = 5, warmup: int = 2,

@@ -2,9 +2,11 @@
 arithmetic throughput against a large f32 matmul measured in the same run.
 
   python -m benchmarks.step [--lengths=128,500] [--convs=xla,matmul]
+  python -m benchmarks.step --model=cpu --lengths=128,256
 
-Paper-size model (SPEC.md section 3), Adam with coupled L2, one seed, for
-each formulation of the convolutions (`models.Conv1D`). Steps run as
+The paper-size model (SPEC.md section 3) or the `cpu` preset's (embedding,
+channels and hidden 32), Adam with coupled L2, one seed, for each
+formulation of the convolutions (`models.Conv1D`). Steps run as
 training runs them: several in one `lax.scan`.
 """
 
@@ -17,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from benchmarks import common
+from lottery_jax import models
 from lottery_jax import train
 
 _LENGTHS = flags.DEFINE_list('lengths', ['128', '500'], 'Token lengths.')
@@ -25,6 +28,7 @@ _REPEATS = flags.DEFINE_integer('repeats', 11, 'Timed calls per median.')
 _CONVS = flags.DEFINE_list('convs', ['xla', 'matmul'], 'Conv1D.impl values.')
 _STEPS = flags.DEFINE_integer('steps', 3, 'Steps per timed scan.')
 _MATMUL = flags.DEFINE_integer('matmul_size', 4096, 'Square matmul side.')
+_MODEL = flags.DEFINE_enum('model', 'paper', ['paper', 'cpu'], 'Model size.')
 _OUT = flags.DEFINE_string('out_dir', 'benchmark_results', 'JSON folder.')
 
 
@@ -57,12 +61,13 @@ def matmul_rate(n: int, repeats: int) -> float:
 
 def main(argv):
   del argv
+  model_kw = common.PAPER if _MODEL.value == 'paper' else common.CPU
   tx = train.make_optimizer()
   plain_tx = optax.chain(optax.add_decayed_weights(1e-5), optax.adam(1e-3))
   peak = matmul_rate(_MATMUL.value, _REPEATS.value)
   rows, extra = [], {'matmul_gflops': peak / 1e9}
   for conv in _CONVS.value:
-    model = common.paper_model(conv_impl=conv)
+    model = models.TextCNN(**model_kw, conv_impl=conv)
     for length in map(int, _LENGTHS.value):
       batches = common.stacked_batches(_STEPS.value, _BATCH.value, length)
       state = common.half_pruned_state(model, tx, length)
@@ -77,7 +82,7 @@ def main(argv):
       t_masked, t_plain = (t / steps for t in common.time_interleaved(
           [lambda: masked(state, batches, rng),
            lambda: plain(plain_state, batches, rng)], _REPEATS.value))
-      flops = common.conv_dense_flops(_BATCH.value, length)
+      flops = common.conv_dense_flops(_BATCH.value, length, model_kw)
       rate = flops / t_masked
       rows.append([conv, length, 1e3 * t_masked, 1e3 * t_plain,
                    t_masked / t_plain, _BATCH.value / t_masked, rate / 1e9,
@@ -87,8 +92,9 @@ def main(argv):
       extra[f'unmasked_ms_{key}'] = 1e3 * t_plain
       extra[f'masked_over_unmasked_{key}'] = t_masked / t_plain
       extra[f'fraction_of_matmul_{key}'] = rate / peak
+  name = 'step' if _MODEL.value == 'paper' else f'step_{_MODEL.value}'
   common.report(
-      'step', f'Masked train step, paper model, batch {_BATCH.value} '
+      name, f'Masked train step, {_MODEL.value} model, batch {_BATCH.value} '
       f'(matmul {_MATMUL.value}^2: {peak / 1e9:.0f} GFLOP/s)',
       ['conv', 'tokens', 'masked ms', 'unmasked ms', 'masked/unmasked',
        'examples/s', 'GFLOP/s', 'of matmul'], rows, extra, _OUT.value)

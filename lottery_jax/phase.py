@@ -13,12 +13,16 @@ own rounds, from the saved rows alone:
                   centred) of RESET's spread against the control's, per
                   round from the transition on (every pruned round when
                   there is none)
-  `within_full`   the sparsity up to which RESET's mean stays within
-                  `WITHIN` (1 point) of FULL-MODEL's, above or below
+  `within_full`   the sparsity up to which RESET's mean stays no more than
+                  `WITHIN` (1 point) below FULL-MODEL's (above is fine:
+                  the paper's "matches or beats")
   `gaps_near`     RESET minus each control at the round nearest ~90%
   `phase_table`   the markdown table of all four, one row per domain
   `ablation_table` one domain under several training budgets: FULL-MODEL and
                   RESET - RANDOM at moderate sparsity and ~90%
+  `chance_table`  per strategy and round, the seeds (over every domain)
+                  whose training never left chance: the failure that the
+                  mean and std of a few seeds hide at extreme sparsity
 
 Strategies a study lacks (older results have no TICKET-REINIT,
 TICKET-REWIND or RANDOM-PRUNING) get no column. A domain whose rows cannot
@@ -46,6 +50,12 @@ CONTROLS = ('ticket_random', 'ticket_reinit')
 # RESET minus each of these at the round nearest ~90%, in column order.
 GAPS = ('ticket_random', 'ticket_reinit', 'ticket_rewind', 'random_pruning')
 WITHIN = 0.01  # "Within 1 point of FULL-MODEL", as a fraction.
+# A seed at or below this test accuracy is "at chance" (the splits are
+# balanced: one class for every review gives 0.5).
+CHANCE = 0.51
+# Strategies of `chance_table`, in row order.
+TICKET_ORDER = ('ticket_reset', 'ticket_rewind', 'ticket_random',
+                'ticket_reinit', 'random_pruning')
 # "Moderate sparsity" in the ablation table: the rounds between these.
 MODERATE = (0.5, 0.8)
 _welch = findings._welch  # pylint: disable=protected-access
@@ -166,7 +176,8 @@ class Within(NamedTuple):
   """How far TICKET-RESET stays within a margin of FULL-MODEL, one domain.
 
   reach: the sparsity of the highest round such that every pruned round up
-  to it is within the margin, above or below (0.0: not even the first).
+  to it is at most the margin below FULL-MODEL, or above it (0.0: not
+  even the first).
   out: (sparsity, mean RESET - mean FULL-MODEL) of the first round outside
   it, None when every round is within.
   """
@@ -176,9 +187,9 @@ class Within(NamedTuple):
 
 def within_full(res: Results, domain: str,
                 within: float = WITHIN) -> Optional[Within]:
-  """How far RESET's mean stays within `within` of FULL-MODEL's mean (a
-  `Within`), or None when the domain has no FULL-MODEL or no pruned RESET
-  round."""
+  """How far RESET's mean stays no more than `within` below FULL-MODEL's
+  mean (a `Within`), or None when the domain has no FULL-MODEL or no
+  pruned RESET round."""
   full = res.acc.get(res.ticket(domain, 'full_model', 0))
   rounds = [r for r in res.rounds('tickets', domain, domain, RESET) if r > 0]
   if full is None or not rounds:
@@ -188,7 +199,7 @@ def within_full(res: Results, domain: str,
     key = res.ticket(domain, RESET, r)
     diff = float(res.acc[key].mean() - full.mean())
     # Rounded so that float noise cannot push an exact 1 point outside.
-    if round(abs(diff), 9) > within:
+    if round(-diff, 9) > within:
       return Within(reach, (res.sparsity[key], diff))
     reach = res.sparsity[key]
   return Within(reach, None)
@@ -289,7 +300,7 @@ def phase_table(res: Results, target: float = findings.UP_TO_TARGET) -> str:
 
   Columns: the transition against each of `CONTROLS` present; the
   Brown-Forsythe tests against TICKET-RANDOM; the sparsity up to which RESET
-  stays within `WITHIN` of FULL-MODEL; RESET minus each of `GAPS` present,
+  stays at most `WITHIN` below FULL-MODEL; RESET minus each of `GAPS` present,
   in points (two-sided Welch p), at RESET's round nearest `target`.
   """
   controls = present(res, CONTROLS)
@@ -297,7 +308,7 @@ def phase_table(res: Results, target: float = findings.UP_TO_TARGET) -> str:
   short = {s: NAMES[s].replace('TICKET-', '') for s in GAPS}
   head = (['domain'] + [f'phase transition vs {short[c]}' for c in controls]
           + ['RESET vs RANDOM spread (Brown-Forsythe)',
-             f'RESET within {100 * WITHIN:g} point of FULL-MODEL', 'round '
+             f'RESET at most {100 * WITHIN:g} point below FULL-MODEL', 'round '
              f'~{100 * target:g}%'] + [f'RESET - {short[s]}' for s in gaps])
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for domain in res.domains:
@@ -342,6 +353,33 @@ def _ablation_lines(label: str, res: Results, domain: str,
                  f'{_percent(res.sparsity[res.ticket(domain, RESET, r)])} | '
                  f'{findings.cell(reset)} | {findings.cell(random)} | {gap} |')
   return lines
+
+
+def chance_table(res: Results, chance: float = CHANCE) -> str:
+  """Seeds at chance (test accuracy <= `chance`) per strategy and pruned
+  round, summed over the domains: 'k/n' of the n seeds trained (markdown;
+  one column per round, headed by RESET's sparsity of the first domain)."""
+  strategies = present(res, TICKET_ORDER)
+  rounds = sorted({k[4] for k in res.acc
+                   if k[0] == 'tickets' and k[3] in strategies and k[4] > 0})
+  if not res.domains or not rounds:
+    return ''
+  first = res.domains[0]
+  head = ['strategy'] + [
+      f'round {r} ({_percent(res.sparsity[res.ticket(first, RESET, r)])})'
+      if res.ticket(first, RESET, r) in res.sparsity else f'round {r}'
+      for r in rounds]
+  lines = ['| ' + ' | '.join(head) + ' |', '|---|' + '---:|' * len(rounds)]
+  for strategy in strategies:
+    cells = []
+    for r in rounds:
+      keys = [res.ticket(d, strategy, r) for d in res.domains]
+      accs = [res.acc[k] for k in keys if k in res.acc]
+      seeds = np.concatenate(accs) if accs else np.array([])
+      cells.append(f'{int((seeds <= chance).sum())}/{seeds.size}'
+                   if seeds.size else '-')
+    lines.append(f'| {NAMES[strategy]} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
 
 
 def ablation_table(runs: Mapping[str, Sequence[Dict[str, Any]]],

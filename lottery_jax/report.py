@@ -132,6 +132,49 @@ def stage_times(record: Dict[str, Any]) -> str:
       'interrupted and resumed counts each part.' if n > 1 else '')
 
 
+def effort_table(rows: List[Dict[str, Any]],
+                 max_epochs: Optional[int] = None) -> str:
+  """Per experiment and strategy: how the trainings converged and what they
+  cost.
+
+  A training is one (experiment, source, target, strategy, round) with its
+  seeds. Columns: trainings; seeds; the seeds' mean epochs run; the seeds
+  whose best validation epoch came before their last (early stopping saw
+  the plateau) and those that ran to `max_epochs`; the seconds of the
+  trainings (the sum of each one's wall_time, so worker time: parallel
+  workers overlap) with their share of all, and per seed-epoch. Rows from
+  before epochs were counted are left out.
+  """
+  groups = collections.defaultdict(list)
+  for row in rows:
+    if row.get('epochs_run') is not None:
+      groups[row['experiment'], row['strategy']].append(row)
+  seconds = {}
+  for key, members in groups.items():
+    runs = {(r['source'], r['target'], r['round']): r['wall_time']
+            for r in members}
+    seconds[key] = sum(runs.values())
+  total = sum(seconds.values()) or 1.0
+  lines = ['| experiment | strategy | trainings | seeds | mean epochs | '
+           'best before last | ran to the limit | seconds | share | '
+           's per seed-epoch |', '|---|---|---:|---:|---:|---:|---:|---:|'
+           '---:|---:|']
+  for (experiment, strategy), members in groups.items():
+    epochs = [r['epochs_run'] for r in members]
+    n = len(members)
+    before = sum(r['best_epoch'] < r['epochs_run'] for r in members)
+    limit = ('-' if max_epochs is None else
+             str(sum(e >= max_epochs for e in epochs)))
+    runs = len({(r['source'], r['target'], r['round']) for r in members})
+    lines.append(
+        f'| {experiment} | {NAMES[strategy]} | {runs} | {n} | '
+        f'{np.mean(epochs):.1f} | {before} ({100 * before / n:.0f}%) | '
+        f'{limit} | {seconds[experiment, strategy]:.0f} | '
+        f'{100 * seconds[experiment, strategy] / total:.0f}% | '
+        f'{seconds[experiment, strategy] / sum(epochs):.2f} |')
+  return '\n'.join(lines)
+
+
 def baseline_table(res: Results, baselines: Dict[str, Any]) -> str:
   """FULL-MODEL beside the linear baseline, one row per domain.
 
@@ -233,7 +276,15 @@ def _phase_section(res: Results, up_to: float) -> List[str]:
       'centred on the median) in each round from that transition on (every '
       'pruned round when there is none). The gaps are mean RESET minus the '
       'control in points, two-sided Welch p, at the round nearest '
-      f'{100 * up_to:g}%.', '', phase.phase_table(res, up_to), '']
+      f'{100 * up_to:g}%. The FULL-MODEL column gives the sparsity up to '
+      'which RESET\'s mean is never more than '
+      f'{100 * phase.WITHIN:g} point below FULL-MODEL\'s (above it is '
+      'fine).', '', phase.phase_table(res, up_to), '',
+      'Seeds at chance (test accuracy at most '
+      f'{phase.CHANCE:g}: the training never left the majority class), '
+      'summed over the domains. A mean over five seeds hides these '
+      'failures; they make the large spread of the fresh inits at extreme '
+      'sparsity.', '', phase.chance_table(res), '']
 
 
 def _baseline_section(res: Results, results_dir: str) -> List[str]:
@@ -317,6 +368,14 @@ def make_report(results_dir: str,
               TRANSFER_NOTE.format(n=len(res.pairs)), '']
   parts += _ablation_section(results_dir, up_to)
   parts += _figure_sections(results_dir)
+  if any(r.get('epochs_run') is not None for r in rows):
+    limit = record.get('config', {}).get('train', {}).get('epochs')
+    parts += ['## Convergence and cost', '',
+              'Per experiment and strategy: the seeds whose best validation '
+              'epoch came before their last (their plateau was seen), those '
+              'that ran to the epoch limit, and the trainings\' seconds '
+              '(worker time: summed over trainings that may have run in '
+              'parallel).', '', effort_table(rows, limit), '']
   if record.get('invocations'):
     parts += ['## Wall time', '', stage_times(record), '']
   return '\n'.join(parts)

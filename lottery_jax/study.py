@@ -33,6 +33,7 @@ import functools
 import glob
 import json
 import os
+import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -52,6 +53,7 @@ STAGES = ('data', 'divergence', 'baseline', 'tickets', 'transfer',
           'outputs')
 # With engine='ray' the tickets and transfer jobs overlap: one stage.
 RAY_STAGES = ('data', 'divergence', 'baseline', 'trainings', 'outputs')
+TICK_SECONDS = 60.0  # How often a running stage's time is saved.
 
 
 def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
@@ -112,15 +114,30 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
 
 def _stage(record: Dict[str, Any], record_path: str,
            write: progress_lib.Write, name: str, fn: Callable[[], Any]):
-  """`fn()`, its seconds recorded in study.json as stage `name`'s."""
+  """`fn()`, its seconds recorded in study.json as stage `name`'s, also
+  every `TICK_SECONDS` while it runs: a process killed mid-stage (the end
+  of a session, a preempted job) leaves its time up to the last tick."""
   write(f'[study] {name} ...')
   times = record['invocations'][-1]['stages']
   start = time.time()
+  done = threading.Event()
+
+  def save():
+    times[name] = round(time.time() - start, 1)
+    files.write_json(record_path, record)
+
+  def tick():
+    while not done.wait(TICK_SECONDS):
+      save()
+
+  ticker = threading.Thread(target=tick, daemon=True)
+  ticker.start()
   try:
     return fn()
   finally:  # A stage that fails still counts its time.
-    times[name] = round(time.time() - start, 1)
-    files.write_json(record_path, record)
+    done.set()
+    ticker.join()
+    save()
     write(f'[study] {name}: {times[name]:.1f}s')
 
 

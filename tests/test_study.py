@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -133,6 +134,25 @@ def test_a_failed_stage_keeps_its_time_and_a_new_config_a_new_record(
     record = json.load(f)
   assert len(record['invocations']) == 1
   assert record['config']['lottery']['rounds'] == 1
+
+
+def test_a_running_stage_saves_its_time_before_it_ends(tmp_path,
+                                                       monkeypatch):
+  # A process killed mid-stage keeps the time up to the last tick.
+  monkeypatch.setattr(study, 'TICK_SECONDS', 0.05)
+  path = str(tmp_path / 'study.json')
+  record = study._new_invocation(path, _config(), lambda _: None)
+  seen = []
+
+  def stage_body():
+    time.sleep(0.5)
+    with open(path) as f:
+      seen.append(json.load(f)['invocations'][-1]['stages']['trainings'])
+
+  study._stage(record, path, lambda _: None, 'trainings', stage_body)
+  assert 0.0 < seen[0] <= 0.5
+  with open(path) as f:
+    assert json.load(f)['invocations'][-1]['stages']['trainings'] >= 0.5
 
 
 def test_budget_ablation_adds_its_table_to_the_report(tiny_data_dir,
