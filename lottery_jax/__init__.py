@@ -9,15 +9,20 @@ The layers, bottom up (each imports only from those before it):
   models, masks, pruning        the TextCNN; mask pytrees; exact top-k pruning
   train, sharding, fit          masked steps; seeds over devices; the fit loop
   lottery                       strategies, key streams, one IMP round
-  checkpoints, results, progress  rounds on disk; rows; the display
-  runs, tickets                 run directories, resuming; the experiments
+  checkpoints, results, progress, codec
+                                rounds on disk; rows; the display; the bytes
+                                of federated messages and ticket files
+  runs, tickets, federated      run directories, resuming; the experiments;
+                                federated re-training of a ticket
   study, findings, report, plots  the whole study and its outputs
 """
 
 from lottery_jax import batching
 from lottery_jax import checkpoints
+from lottery_jax import codec
 from lottery_jax import config
 from lottery_jax import curves
+from lottery_jax import federated
 from lottery_jax import files
 from lottery_jax import fit
 from lottery_jax import lottery

@@ -13,16 +13,14 @@ own rounds, from the saved rows alone:
                   centred) of RESET's spread against the control's, per
                   round from the transition on (every pruned round when
                   there is none)
-  `within_full`   the sparsity up to which RESET's mean stays no more than
-                  `WITHIN` (1 point) below FULL-MODEL's (above is fine:
-                  the paper's "matches or beats")
+  `within_full`   the sparsity up to which RESET's mean is at most `WITHIN`
+                  (1 point) below FULL-MODEL's ("matches or beats")
   `gaps_near`     RESET minus each control at the round nearest ~90%
-  `phase_table`   the markdown table of all four, one row per domain
+  `phase_table`   the markdown table of all four, a row per domain
   `ablation_table` one domain under several training budgets: FULL-MODEL and
                   RESET - RANDOM at moderate sparsity and ~90%
-  `chance_table`  per strategy and round, the seeds (over every domain)
-                  whose training never left chance: the failure that the
-                  mean and std of a few seeds hide at extreme sparsity
+  `chance_table`  seeds at chance per strategy and round (all domains):
+                  failures that a few seeds' mean and std hide
 
 Strategies a study lacks (older results have no TICKET-REINIT,
 TICKET-REWIND or RANDOM-PRUNING) get no column. A domain whose rows cannot
@@ -50,12 +48,10 @@ CONTROLS = ('ticket_random', 'ticket_reinit')
 # RESET minus each of these at the round nearest ~90%, in column order.
 GAPS = ('ticket_random', 'ticket_reinit', 'ticket_rewind', 'random_pruning')
 WITHIN = 0.01  # "Within 1 point of FULL-MODEL", as a fraction.
-# A seed at or below this test accuracy is "at chance" (the splits are
-# balanced: one class for every review gives 0.5).
+# A seed at most this test accuracy is "at chance" (balanced splits: 0.5).
 CHANCE = 0.51
-# Strategies of `chance_table`, in row order.
-TICKET_ORDER = ('ticket_reset', 'ticket_rewind', 'ticket_random',
-                'ticket_reinit', 'random_pruning')
+CHANCE_ROWS = ('ticket_reset', 'ticket_rewind', 'ticket_random',
+               'ticket_reinit', 'random_pruning')
 # "Moderate sparsity" in the ablation table: the rounds between these.
 MODERATE = (0.5, 0.8)
 _welch = findings._welch  # pylint: disable=protected-access
@@ -175,11 +171,9 @@ def spread(res: Results, domain: str,
 class Within(NamedTuple):
   """How far TICKET-RESET stays within a margin of FULL-MODEL, one domain.
 
-  reach: the sparsity of the highest round such that every pruned round up
-  to it is at most the margin below FULL-MODEL, or above it (0.0: not
-  even the first).
-  out: (sparsity, mean RESET - mean FULL-MODEL) of the first round outside
-  it, None when every round is within.
+  reach: the highest sparsity up to which no pruned round is more than the
+  margin below FULL-MODEL (0.0: not even the first).
+  out: (sparsity, mean RESET - mean FULL-MODEL) of the first round beyond.
   """
   reach: float
   out: Optional[Tuple[float, float]]
@@ -187,9 +181,8 @@ class Within(NamedTuple):
 
 def within_full(res: Results, domain: str,
                 within: float = WITHIN) -> Optional[Within]:
-  """How far RESET's mean stays no more than `within` below FULL-MODEL's
-  mean (a `Within`), or None when the domain has no FULL-MODEL or no
-  pruned RESET round."""
+  """How far RESET's mean stays at most `within` below FULL-MODEL's (a
+  `Within`); None without FULL-MODEL or a pruned RESET round."""
   full = res.acc.get(res.ticket(domain, 'full_model', 0))
   rounds = [r for r in res.rounds('tickets', domain, domain, RESET) if r > 0]
   if full is None or not rounds:
@@ -290,9 +283,7 @@ def within_cell(found: Optional[Within]) -> str:
 
 
 def gap_cell(gap: Optional[Tuple[float, float]]) -> str:
-  if gap is None:
-    return '-'
-  return f'{100 * gap[0]:+.1f} (p={_p(gap[1])})'
+  return '-' if gap is None else f'{100 * gap[0]:+.1f} (p={_p(gap[1])})'
 
 
 def phase_table(res: Results, target: float = findings.UP_TO_TARGET) -> str:
@@ -357,27 +348,24 @@ def _ablation_lines(label: str, res: Results, domain: str,
 
 def chance_table(res: Results, chance: float = CHANCE) -> str:
   """Seeds at chance (test accuracy <= `chance`) per strategy and pruned
-  round, summed over the domains: 'k/n' of the n seeds trained (markdown;
-  one column per round, headed by RESET's sparsity of the first domain)."""
-  strategies = present(res, TICKET_ORDER)
-  rounds = sorted({k[4] for k in res.acc
-                   if k[0] == 'tickets' and k[3] in strategies and k[4] > 0})
-  if not res.domains or not rounds:
+  round, over every domain: 'k/n' of the n seeds (markdown; columns headed
+  by the first domain's RESET sparsity)."""
+  strategies = present(res, CHANCE_ROWS)
+  rounds = sorted({k[4] for k in res.acc if k[0] == 'tickets' and k[4] > 0})
+  if not strategies or not rounds:
     return ''
   first = res.domains[0]
-  head = ['strategy'] + [
-      f'round {r} ({_percent(res.sparsity[res.ticket(first, RESET, r)])})'
-      if res.ticket(first, RESET, r) in res.sparsity else f'round {r}'
-      for r in rounds]
-  lines = ['| ' + ' | '.join(head) + ' |', '|---|' + '---:|' * len(rounds)]
+  at = {r: res.sparsity.get(res.ticket(first, RESET, r)) for r in rounds}
+  lines = ['| strategy | ' + ' | '.join(
+      f'round {r}' + (f' ({_percent(at[r])})' if at[r] else '')
+      for r in rounds) + ' |', '|---|' + '---:|' * len(rounds)]
   for strategy in strategies:
     cells = []
     for r in rounds:
-      keys = [res.ticket(d, strategy, r) for d in res.domains]
-      accs = [res.acc[k] for k in keys if k in res.acc]
-      seeds = np.concatenate(accs) if accs else np.array([])
-      cells.append(f'{int((seeds <= chance).sum())}/{seeds.size}'
-                   if seeds.size else '-')
+      seeds = [a for d in res.domains
+               for a in res.acc.get(res.ticket(d, strategy, r), [])]
+      cells.append(f'{sum(a <= chance for a in seeds)}/{len(seeds)}'
+                   if seeds else '-')
     lines.append(f'| {NAMES[strategy]} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 

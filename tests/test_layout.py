@@ -15,8 +15,8 @@ MAX_FUNCTION_LINES = 60
 LAYERS = (('files', 'config', 'curves'), ('batching',), ('data.*',),
           ('baselines',),
           ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
-          ('lottery',), ('checkpoints', 'results', 'progress'),
-          ('runs', 'tickets'),
+          ('lottery',), ('checkpoints', 'results', 'progress', 'codec'),
+          ('runs', 'tickets', 'federated'),
           ('study', 'engine', 'findings', 'phase', 'report', 'plots'))
 # Below data preparation: the model, masks, training and the lottery core.
 TRAINING = ('config', 'batching', 'models', 'masks', 'pruning', 'train',
