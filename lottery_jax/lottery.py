@@ -62,6 +62,8 @@ class Stream(enum.IntEnum):
   DROPOUT = 4         # a training's dropout: then the strategy, the round
   REINIT_FRESH = 5    # TICKET-REINIT's fresh draw, then the round
   RANDOM_MASKS = 6    # RANDOM-PRUNING's masks, then the round and the layer
+  FEDERATED = 7       # a federated run's clients: then the round, the client
+  FEDERATED_FRESH = 8  # the federated ticket_fresh draw, then the round
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,8 @@ LAYERS = (('files', 'config', 'curves'), ('batching',), ('data.*',),
           ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
           ('lottery',), ('checkpoints', 'results', 'progress', 'codec'),
           ('runs', 'tickets', 'federated'),
-          ('study', 'engine', 'findings', 'phase', 'report', 'plots'))
+          ('study', 'engine', 'federated_study', 'findings', 'phase', 'report',
+           'plots'))
 # Below data preparation: the model, masks, training and the lottery core.
 TRAINING = ('config', 'batching', 'models', 'masks', 'pruning', 'train',
             'sharding', 'fit', 'lottery')

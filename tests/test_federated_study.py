@@ -1,0 +1,76 @@
+"""The federated experiment end to end on tiny data: the server's tickets
+re-trained by clients, every variant, resuming, and its errors."""
+
+import dataclasses
+
+import pytest
+
+from experiments.configs import smoke
+from lottery_jax import config as config_lib
+from lottery_jax import federated
+from lottery_jax import federated_study
+from lottery_jax import runs
+from lottery_jax import tickets
+
+PLAN = federated_study.Plan(
+    server='home', target='electronics', ticket_rounds=(1, 2),
+    partitions=('iid', 'dirichlet'), alpha=1.0,
+    fed=federated.Settings(clients=4, per_round=2, rounds=2, batch_size=8))
+
+
+@pytest.fixture(scope='module')
+def prepared(tiny_data_dir_shared, tmp_path_factory):
+  config = smoke.get_config()
+  config.data.domains = 'home,electronics'
+  config.lottery.domains = 'home'
+  settings = config_lib.settings(config)
+  workdir = str(tmp_path_factory.mktemp('federated'))
+  data_workdir = runs.prepare_data(settings.data, tiny_data_dir_shared,
+                                   workdir)
+  return settings, data_workdir, workdir
+
+
+def test_missing_server_tickets_say_how_to_find_them(prepared):
+  settings, data_workdir, workdir = prepared
+  with pytest.raises(federated.FederatedError,
+                     match='no finished TICKET-RESET round.*find them first: '
+                     'python -m experiments.find_tickets .*'
+                     '--config.lottery.domains=home'):
+    federated_study.run(settings, PLAN, data_workdir, workdir + '/empty')
+
+
+def test_every_variant_runs_and_a_second_run_only_reads(prepared,
+                                                        monkeypatch):
+  settings, data_workdir, workdir = prepared
+  tickets.find_tickets(settings, data_workdir, workdir, 'home')
+  rows = federated_study.run(settings, PLAN, data_workdir, workdir,
+                             write=lambda _: None)
+  runs_done = {(r['partition'], r['variant'], r['ticket_round'])
+               for r in rows}
+  assert runs_done == {(p, v, r) for p in ('iid', 'dirichlet')
+                       for v, r in [('dense', 0), ('ticket_reset', 1),
+                                    ('ticket_fresh', 1), ('ticket_reset', 2),
+                                    ('ticket_fresh', 2)]}
+  assert len(rows) == len(runs_done) * 2 * 2  # 2 seeds x 2 rounds.
+  sparsity = {r['ticket_round']: r['sparsity'] for r in rows}
+  assert sparsity[0] == 0.0 < sparsity[1] < sparsity[2]
+  # A sparse ticket's messages are smaller than dense FedAvg's.
+  first = {(r['variant'], r['ticket_round']): r['bytes_up'] for r in rows
+           if r['round'] == 1 and r['seed'] == 0 and r['partition'] == 'iid'}
+  assert first[('ticket_reset', 2)] < first[('ticket_reset', 1)] < first[
+      ('dense', 0)]
+  assert first[('ticket_fresh', 1)] == first[('ticket_reset', 1)]
+
+  def fail(*args, **kwargs):
+    raise AssertionError('trained again')
+
+  monkeypatch.setattr(federated, 'simulate', fail)
+  again = federated_study.run(settings, PLAN, data_workdir, workdir)
+  assert again == rows
+
+
+def test_clients_in_the_servers_domain_are_refused(prepared):
+  settings, data_workdir, workdir = prepared
+  with pytest.raises(federated.FederatedError, match='another domain'):
+    federated_study.run(settings, dataclasses.replace(PLAN, target='home'),
+                        data_workdir, workdir)
