@@ -29,28 +29,32 @@ import numpy as np
 from lottery_jax import checkpoints
 from lottery_jax import config as config_lib
 from lottery_jax import federated
+from lottery_jax import federated_config
 from lottery_jax import files
+from lottery_jax import findings
 from lottery_jax import lottery
 from lottery_jax import runs
 from lottery_jax import train as train_lib
 
 PyTree = Any
+_welch = findings._welch  # pylint: disable=protected-access
 VARIANTS = ('dense', 'ticket_reset', 'ticket_fresh')
 COLUMNS = ('server', 'target', 'partition', 'variant', 'ticket_round',
            'sparsity', 'seed', 'round', 'test_accuracy', 'bytes_down',
            'bytes_up', 'bytes_total')
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
-  """What the experiment runs (a preset's federated section)."""
-  server: str = 'books'
-  target: str = 'electronics'
-  ticket_rounds: Tuple[int, ...] = (1, 2, 3, 4)
-  partitions: Tuple[str, ...] = ('iid', 'dirichlet')
-  alpha: float = 0.5  # Dirichlet concentration of the 'dirichlet' clients.
-  learning_rate: float = 1e-3  # Clients' Adam (constant: rounds are short).
-  fed: federated.Settings = federated.Settings()
+Plan = federated_config.FederatedSettings
+
+
+def round_settings(settings: config_lib.Settings,
+                   plan: Plan) -> federated.Settings:
+  """The rounds' settings: the plan's, with the preset's batch sizes."""
+  return federated.Settings(
+      clients=plan.clients, per_round=plan.per_round, rounds=plan.rounds,
+      local_epochs=plan.local_epochs, batch_size=settings.fit.batch_size,
+      eval_batch_size=settings.fit.eval_batch_size, dtype=plan.dtype,
+      client_chunk=plan.client_chunk)
 
 
 def _server_tickets(settings: config_lib.Settings, data_workdir: str,
@@ -79,16 +83,20 @@ def _server_tickets(settings: config_lib.Settings, data_workdir: str,
 def _clients(settings, data_workdir: str, plan: Plan, partition: str):
   splits = runs.load_splits(settings, data_workdir, plan.target)
   alpha = None if partition == 'iid' else plan.alpha
-  parts = federated.split_clients(splits['train']['label'],
-                                  plan.fed.clients,
+  parts = federated.split_clients(splits['train']['label'], plan.clients,
                                   settings.data.data_seed, alpha)
   return federated.stack_clients(splits['train'], parts), splits['test']
 
 
 def plan_hash(settings: config_lib.Settings, plan: Plan,
               data: Dict[str, str]) -> str:
-  """Names a federated run: the tickets' run and every plan setting."""
-  text = json.dumps([runs.run_hash(settings, data), dataclasses.asdict(plan)],
+  """Names a federated run: the tickets' run and every setting of the
+  rounds (not `in_study`, nor which partitions or ticket rounds: adding
+  some continues the same run)."""
+  relevant = dataclasses.asdict(dataclasses.replace(
+      plan, in_study=False, partitions=(), ticket_rounds=()))
+  text = json.dumps([runs.run_hash(settings, data), relevant,
+                     dataclasses.asdict(round_settings(settings, plan))],
                     sort_keys=True, default=list)
   return hashlib.sha256(text.encode()).hexdigest()[:10]
 
@@ -114,8 +122,8 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
   model = lottery.build_model(settings.model, settings.data.vocab_size)
   o = settings.optimizer
   tx = train_lib.make_optimizer(o.name, plan.learning_rate, o.l2)
-  program = federated.Program(model, tx, plan.fed,
-                              settings.fit.seed_chunk)
+  fed = round_settings(settings, plan)
+  program = federated.Program(model, tx, fed, settings.fit.seed_chunk)
   seeds = settings.lottery.seed_ids
   roots = lottery.seed_roots(seeds)
   rows = []
@@ -137,7 +145,7 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
                            ticket_round=r, sparsity=sparsity, **row)
                       for row in found])
         write(f'federated {partition} {variant} round {r}: test '
-              f'{_final(found):.4f} after {plan.fed.rounds} rounds')
+              f'{_final(found):.4f} after {fed.rounds} rounds')
       rows += _read(path)
   return rows
 
@@ -176,3 +184,62 @@ def _write(path: str, rows: Sequence[Dict[str, Any]]) -> None:
 def _read(path: str) -> List[Dict[str, Any]]:
   with open(path) as f:
     return [json.loads(line) for line in f if line.strip()]
+
+
+# ---------------------------------------------------------------------------
+# Outputs.
+
+
+def _runs(rows, partition):
+  """{(variant, ticket_round): {round: [rows of the seeds]}}."""
+  found: Dict[Tuple[str, int], Dict[int, List[Dict[str, Any]]]] = {}
+  for r in rows:
+    if r['partition'] == partition:
+      found.setdefault((r['variant'], r['ticket_round']), {}).setdefault(
+          r['round'], []).append(r)
+  return found
+
+
+def _mean(rows, key) -> float:
+  return float(np.mean([r[key] for r in rows]))
+
+
+def _sent(rows) -> float:
+  return float(np.mean([r['bytes_down'] + r['bytes_up'] for r in rows]))
+
+
+def table(rows: Sequence[Dict[str, Any]], margin: float = 0.02) -> str:
+  """Markdown, a line per partition and run: the final test accuracy (mean
+  +- std over seeds); the first round whose mean reaches dense FedAvg's
+  final mean minus `margin`, and the megabytes sent by then (both ways,
+  mean over seeds); the bytes of round 1 (mask included) and of the last
+  round over dense FedAvg's; for a fresh init, its final mean minus the
+  same ticket's from theta_0 (two-sided Welch p)."""
+  lines = ['| clients | run | sparsity | final test acc | round to dense - '
+           f'{100 * margin:g} pts | MB by then | bytes round 1 / dense | '
+           'bytes last round / dense | fresh - theta_0 (p) |',
+           '|---|---|---:|---|---:|---:|---:|---:|---|']
+  for partition in dict.fromkeys(r['partition'] for r in rows):
+    found = _runs(rows, partition)
+    dense = found[('dense', 0)]
+    last = max(dense)
+    goal = _mean(dense[last], 'test_accuracy') - margin
+    for (variant, t), by_round in found.items():
+      final = np.array([r['test_accuracy'] for r in by_round[last]])
+      reach = next((k for k in sorted(by_round)
+                    if _mean(by_round[k], 'test_accuracy') >= goal), None)
+      mb = ('-' if reach is None else
+            f'{_mean(by_round[reach], "bytes_total") / 1e6:.2f}')
+      first, end = (_sent(by_round[k]) / _sent(dense[k]) for k in (1, last))
+      init = '-'
+      if variant == 'ticket_fresh':
+        other = np.array([r['test_accuracy']
+                          for r in found[('ticket_reset', t)][last]])
+        p = _welch(final, other, 'two-sided')
+        init = f'{100 * (final.mean() - other.mean()):+.1f} pts ({p:.3f})'
+      sparsity = 100 * by_round[last][0]['sparsity']
+      lines.append(
+          f'| {partition} | {variant} | {sparsity:.1f}% | {final.mean():.3f}'
+          f' +- {final.std():.3f} | {"-" if reach is None else reach} | '
+          f'{mb} | {first:.3f} | {end:.3f} | {init} |')
+  return '\n'.join(lines)

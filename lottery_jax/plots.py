@@ -224,6 +224,48 @@ def plot_transfer(summary: Summary, stem: str,
   return _save(fig, stem)
 
 
+def plot_federated(rows: Sequence[Dict[str, Any]], stem: str) -> List[str]:
+  """The federated runs (`federated_study`): test accuracy (mean +- std over
+  seeds) against communication rounds and against cumulative megabytes,
+  one row of panels per client partition."""
+  partitions = list(dict.fromkeys(r['partition'] for r in rows))
+  if not partitions:
+    raise ValueError('no federated results to plot')
+  fig, axes = _grid(2 * len(partitions), 2, 'Federated re-training of the '
+                    'server\'s tickets: test accuracy (mean +- std over '
+                    'seeds)')
+  runs = list(dict.fromkeys((r['variant'], r['ticket_round']) for r in rows))
+  ticket_rounds = sorted({t for _, t in runs if t})
+  colours = colormaps['viridis'](np.linspace(0.0, 0.85, len(ticket_rounds)))
+  for i, partition in enumerate(partitions):
+    for variant, t in runs:
+      mine = [r for r in rows if (r['partition'], r['variant'],
+                                  r['ticket_round']) == (partition, variant, t)]
+      by_round = sorted({r['round'] for r in mine})
+      acc = np.array([[r['test_accuracy'] for r in mine if r['round'] == k]
+                      for k in by_round])
+      mb = np.array([np.mean([r['bytes_total'] for r in mine
+                              if r['round'] == k]) for k in by_round]) / 1e6
+      sparsity = mine[0]['sparsity']
+      style = (dict(color='0.35', linestyle='--', label='dense FedAvg')
+               if variant == 'dense' else dict(
+                   color=colours[ticket_rounds.index(t)],
+                   linestyle='-' if variant == 'ticket_reset' else ':',
+                   label=f'{100 * sparsity:.1f}% '
+                   + ('theta_0' if variant == 'ticket_reset' else 'fresh')))
+      for ax, x in zip(axes[2 * i:2 * i + 2], (np.array(by_round), mb)):
+        _band(ax, x, acc.mean(1), acc.std(1), dict(style, markersize=0))
+    labels = ('communication round', 'megabytes sent (both ways)')
+    for ax, xlabel in zip(axes[2 * i:2 * i + 2], labels):
+      ax.set_title(f'{partition} clients', fontsize=9)
+      ax.set_xlabel(xlabel, fontsize=8)
+      ax.set_ylabel('test accuracy', fontsize=8)
+      ax.tick_params(labelsize=7)
+    axes[2 * i + 1].set_xscale('log')
+  _legend(axes)
+  return _save(fig, stem)
+
+
 def plot_curves(curves_paths_or_rows: Sequence[Any], stem: str) -> List[str]:
   """Validation accuracy against epoch, one line per round, to ``stem.png``
   and ``stem.pdf``; returns the paths.

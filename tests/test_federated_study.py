@@ -2,6 +2,7 @@
 re-trained by clients, every variant, resuming, and its errors."""
 
 import dataclasses
+import os
 
 import pytest
 
@@ -9,13 +10,14 @@ from experiments.configs import smoke
 from lottery_jax import config as config_lib
 from lottery_jax import federated
 from lottery_jax import federated_study
+from lottery_jax import plots
 from lottery_jax import runs
 from lottery_jax import tickets
 
 PLAN = federated_study.Plan(
     server='home', target='electronics', ticket_rounds=(1, 2),
-    partitions=('iid', 'dirichlet'), alpha=1.0,
-    fed=federated.Settings(clients=4, per_round=2, rounds=2, batch_size=8))
+    partitions=('iid', 'dirichlet'), alpha=1.0, clients=4, per_round=2,
+    rounds=2)
 
 
 @pytest.fixture(scope='module')
@@ -39,7 +41,7 @@ def test_missing_server_tickets_say_how_to_find_them(prepared):
     federated_study.run(settings, PLAN, data_workdir, workdir + '/empty')
 
 
-def test_every_variant_runs_and_a_second_run_only_reads(prepared,
+def test_every_variant_runs_and_a_second_run_only_reads(prepared, tmp_path,
                                                         monkeypatch):
   settings, data_workdir, workdir = prepared
   tickets.find_tickets(settings, data_workdir, workdir, 'home')
@@ -60,6 +62,18 @@ def test_every_variant_runs_and_a_second_run_only_reads(prepared,
   assert first[('ticket_reset', 2)] < first[('ticket_reset', 1)] < first[
       ('dense', 0)]
   assert first[('ticket_fresh', 1)] == first[('ticket_reset', 1)]
+
+  lines = federated_study.table(rows).splitlines()
+  assert len(lines) == 2 + len(runs_done)
+  dense_line = next(line for line in lines if '| iid | dense |' in line)
+  # Dense FedAvg reaches its own final accuracy: at the last round at most;
+  # its bytes are its own.
+  assert dense_line.split(' | ')[2] == '0.0%'
+  assert dense_line.split(' | ')[6:8] == ['1.000', '1.000']
+  fresh = next(line for line in lines if '| dirichlet | ticket_fresh |' in line)
+  assert fresh.split(' | ')[-1].endswith(') |')  # Its p against theta_0.
+  paths = plots.plot_federated(rows, str(tmp_path / 'federated'))
+  assert [os.path.getsize(p) > 0 for p in paths] == [True, True]
 
   def fail(*args, **kwargs):
     raise AssertionError('trained again')

@@ -12,7 +12,7 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 # The layers, bottom up, as README's Layout lists them: a module imports
 # only from its own layer or those before it.
-LAYERS = (('files', 'config', 'curves'), ('batching',), ('data.*',),
+LAYERS = (('files', 'federated_config', 'config', 'curves'), ('batching',), ('data.*',),
           ('baselines',),
           ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
           ('lottery',), ('checkpoints', 'results', 'progress', 'codec'),
@@ -24,7 +24,7 @@ TRAINING = ('config', 'batching', 'models', 'masks', 'pruning', 'train',
             'sharding', 'fit', 'lottery')
 # The only modules that see an ml_collections ConfigDict: the schema and the
 # run layer's entry calls (the experiments/ binaries are outside the package).
-CONFIG_DICT = ('config', 'tickets', 'study')
+CONFIG_DICT = ('config', 'federated_config', 'tickets', 'study')
 
 
 def _modules():
