@@ -13,6 +13,7 @@ into frozen dataclasses; everything below the run layer takes those::
     fit        FitSettings        batches, epochs, early stopping, seed map
     lottery    LotterySettings    IMP rounds, strategies, seeds (section 5)
     transfer   TransferSettings   the transfer pairs (section 6)
+    federated  FederatedSettings  federated re-training (section 8)
 
 Every check raises `ConfigError` with one line that names the flag.
 """
@@ -24,6 +25,9 @@ import difflib
 from typing import Any, Dict, List, Mapping, Tuple
 
 import ml_collections
+
+from lottery_jax import federated_config
+from lottery_jax.federated_config import FederatedSettings
 
 # The five domains of SPEC.md section 1 (their files: data/domains.py).
 DOMAINS = ('books', 'electronics', 'movies', 'cds', 'home')
@@ -52,25 +56,23 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.channels = 127
   config.model.hidden = 117
   config.model.dropout_rate = 0.285
-  # The convolutions' formulation (same results): 'matmul', one matmul per
-  # tap, batches well over vmapped seeds; 'xla', lax.conv, is the fastest
-  # for one seed at a time on a CPU (with train.seed_chunk = 1).
+  # Same results: 'matmul' (a matmul per tap) batches well over vmapped
+  # seeds; 'xla' (lax.conv) is the fastest with train.seed_chunk = 1 (CPU).
   config.model.conv = 'matmul'
 
   config.train = train_config()
 
   config.lottery = ml_collections.ConfigDict()
-  # Empty: every domain of data.domains.
-  config.lottery.domains = ''
-  # The paper's two; the controls ticket_reinit, ticket_rewind and
-  # random_pruning are selectable the same way (lottery.STRATEGIES).
+  config.lottery.domains = ''  # Empty: every domain of data.domains.
+  # The paper's two; or add the controls ticket_reinit, ticket_rewind and
+  # random_pruning (lottery.STRATEGIES).
   config.lottery.strategies = 'ticket_reset,ticket_random'
   config.lottery.rounds = 20
   config.lottery.prune_fraction = 0.35
   config.lottery.seeds = 5
   config.lottery.seed_offset = 0
-  # TICKET-REWIND's k: its surviving weights start from round 0's params
-  # after this many training steps (Frankle et al. 2020).
+  # TICKET-REWIND's k: survivors restart from round 0's params after k
+  # steps (Frankle et al. 2020).
   config.lottery.rewind_steps = 100
 
   config.transfer = ml_collections.ConfigDict()
@@ -78,9 +80,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.transfer.sources = ''
   config.transfer.targets = ''
   config.transfer.strategies = 'masks_reset,masks_random'
-  # Keep the trained params of every transfer round (their masks are the
-  # source's): about 100 MB a round at paper size, so off by default.
+  # Keep every transfer round's trained params (~100 MB at paper size).
   config.transfer.save_params = False
+  config.federated = federated_config.federated_config()
   return config
 
 
@@ -97,16 +99,14 @@ def train_config() -> ml_collections.ConfigDict:
   config.epochs = 15
   # 0: train every epoch and keep the best validation epoch's params.
   config.patience = 0
-  # No seed stops before this many epochs, whatever its patience: a fresh
-  # init can sit at chance for a few epochs before it learns.
+  # No seed stops before this many epochs (a fresh init may sit at chance).
   config.min_epochs = 0
   config.max_length = 500
-  # Length buckets, e.g. (64, 128, 256): batches padded to their bucket's
-  # length. Exact logits, but batches group reviews of similar length, so
-  # off here to keep the paper's batches.
+  # Length buckets, e.g. (64, 128, 256): exact logits, but batches group
+  # reviews of similar length; off to keep the paper's batches.
   config.buckets = ()
   # Seeds per batch of the seed map: 0 vmaps them all (accelerators); 1
-  # maps them one at a time in the same program (faster on a CPU).
+  # maps them one at a time in one program (faster on a CPU).
   config.seed_chunk = 0
   return config
 
@@ -244,6 +244,7 @@ class Settings:
   fit: FitSettings
   lottery: LotterySettings
   transfer: TransferSettings
+  federated: FederatedSettings = FederatedSettings()
 
   @property
   def lottery_domains(self) -> Tuple[str, ...]:
@@ -319,6 +320,11 @@ def settings(config: ml_collections.ConfigDict) -> Settings:
                                 targets=names(tr.targets),
                                 strategies=names(tr.strategies),
                                 save_params=tr.save_params))
+  try:
+    fed = federated_config.federated_settings(config.federated)
+  except federated_config.FederatedConfigError as e:
+    raise ConfigError(str(e)) from e
+  result = dataclasses.replace(result, federated=fed)
   _check(result)
   return result
 
@@ -328,13 +334,6 @@ def _check(s: Settings) -> None:
   if not 0.0 < lot.prune_fraction < 1.0:
     raise ConfigError(f'--config.lottery.prune_fraction={lot.prune_fraction}'
                       ' must be in (0, 1)')
-  if lot.rounds < 0:
-    raise ConfigError(f'--config.lottery.rounds={lot.rounds} must be >= 0')
-  if lot.seeds < 1:
-    raise ConfigError(f'--config.lottery.seeds={lot.seeds} must be >= 1')
-  if lot.rewind_steps < 0:
-    raise ConfigError(f'--config.lottery.rewind_steps={lot.rewind_steps} '
-                      'must be >= 0')
   needy = [n for n in NEEDS_RESET if n in lot.strategies]
   if needy and 'ticket_reset' not in lot.strategies:
     raise ConfigError(f'--config.lottery.strategies: {", ".join(needy)} '
@@ -356,6 +355,8 @@ def _check(s: Settings) -> None:
                           f'known: {", ".join(allowed)}')
   f, m = s.fit, s.model
   for flag, value, low in (
+      ('lottery.rounds', lot.rounds, 0), ('lottery.seeds', lot.seeds, 1),
+      ('lottery.rewind_steps', lot.rewind_steps, 0),
       ('train.epochs', f.epochs, 1), ('train.batch_size', f.batch_size, 1),
       ('train.eval_batch_size', f.eval_batch_size, 1),
       ('train.max_length', f.max_length, 1),
@@ -378,10 +379,10 @@ def _check(s: Settings) -> None:
     raise ConfigError('--config.train.learning_rate must be > 0, '
                       '--config.train.l2 >= 0 and --config.model.dropout_rate'
                       ' in [0, 1)')
-  if m.conv not in CONV_IMPLS:
-    raise ConfigError(f'--config.model.conv={m.conv!r}: matmul or xla')
-  if o.name not in OPTIMIZERS:
-    raise ConfigError(f'--config.train.optimizer={o.name!r}: adam or sgd')
+  for flag, value, allowed in (('model.conv', m.conv, CONV_IMPLS),
+                               ('train.optimizer', o.name, OPTIMIZERS)):
+    if value not in allowed:
+      raise ConfigError(f'--config.{flag}={value!r}: {" or ".join(allowed)}')
 
 
 def _check_keys(config: ml_collections.ConfigDict,

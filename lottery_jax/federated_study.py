@@ -111,10 +111,15 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
     FederatedError: the server's tickets are missing (the message says how
       to find them), or a client setting cannot run.
   """
+  for flag in ('server', 'target'):
+    if getattr(plan, flag) not in settings.data.domains:
+      raise federated.FederatedError(
+          f'--config.federated.{flag}={getattr(plan, flag)!r}: not one of '
+          f'the data domains ({", ".join(settings.data.domains)})')
   if plan.target == plan.server:
     raise federated.FederatedError(
-        f'federated.target={plan.target}: the clients need another domain '
-        'than the server\'s')
+        f'--config.federated.target={plan.target}: the clients need another '
+        'domain than the server\'s')
   run_dir, theta_0 = _server_tickets(settings, data_workdir, workdir, plan)
   data = runs.data_fingerprint(data_workdir, [plan.server, plan.target])
   out_dir = os.path.join(workdir, 'federated', f'{plan.server}-to-'
@@ -243,3 +248,21 @@ def table(rows: Sequence[Dict[str, Any]], margin: float = 0.02) -> str:
           f' +- {final.std():.3f} | {"-" if reach is None else reach} | '
           f'{mb} | {first:.3f} | {end:.3f} | {init} |')
   return '\n'.join(lines)
+
+
+def write_outputs(results_dir: str,
+                  rows: Sequence[Dict[str, Any]]) -> List[str]:
+  """federated.jsonl, the figure (`plots.plot_federated`) and federated.md
+  (`table`) under `results_dir`; returns their paths."""
+  from lottery_jax import plots  # pylint: disable=g-import-not-at-top
+  path = os.path.join(results_dir, 'federated.jsonl')
+  _write(path, rows)
+  written = [path] + plots.plot_federated(
+      rows, os.path.join(results_dir, 'federated'))
+  first = rows[0]
+  text = (f'# Federated re-training: {first["server"]} tickets, '
+          f'{first["target"]} clients\n\n' + table(rows) + '\n')
+  md = os.path.join(results_dir, 'federated.md')
+  with files.atomic_write(md, 'w') as f:
+    f.write(text)
+  return written + [md]

@@ -42,6 +42,20 @@ def test_data_record_has_the_shape_of_config_data():
     ('data', 'domains', ' ,', r'--config.data.domains is empty'),
     ('lottery', 'seeds', 0, r'--config.lottery.seeds=0 must be >= 1'),
     ('train', 'optimizer', 'lamb', r'--config.train.optimizer=.lamb.'),
+    ('lottery', 'rewind_steps', -1,
+     r'--config.lottery.rewind_steps=-1 must be >= 0'),
+    ('model', 'conv', 'fft', r"--config.model.conv='fft': matmul or xla"),
+    ('federated', 'alpha', 0.0, r'--config.federated.alpha=0.0 must be > 0'),
+    ('federated', 'per_round', 11, r'--config.federated.per_round=11: must '
+     r'be between 1 and --config.federated.clients=10'),
+    ('federated', 'target', 'books', r'--config.federated.target: the '
+     'clients need another domain'),
+    ('federated', 'partitions', 'iid,skewed',
+     r'--config.federated.partitions: skewed is not one of iid, dirichlet'),
+    ('federated', 'dtype', 'float16',
+     r"--config.federated.dtype='float16': float32 or bfloat16"),
+    ('federated', 'ticket_rounds', (0, 2),
+     r'--config.federated.ticket_rounds=\(0, 2\): give one or more'),
 ])
 def test_bad_values_name_the_flag(section, key, value, message):
   config = config_lib.get_config()

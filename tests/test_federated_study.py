@@ -3,6 +3,8 @@ re-trained by clients, every variant, resuming, and its errors."""
 
 import dataclasses
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -10,10 +12,10 @@ from experiments.configs import smoke
 from lottery_jax import config as config_lib
 from lottery_jax import federated
 from lottery_jax import federated_study
-from lottery_jax import plots
 from lottery_jax import runs
 from lottery_jax import tickets
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLAN = federated_study.Plan(
     server='home', target='electronics', ticket_rounds=(1, 2),
     partitions=('iid', 'dirichlet'), alpha=1.0, clients=4, per_round=2,
@@ -72,8 +74,12 @@ def test_every_variant_runs_and_a_second_run_only_reads(prepared, tmp_path,
   assert dense_line.split(' | ')[6:8] == ['1.000', '1.000']
   fresh = next(line for line in lines if '| dirichlet | ticket_fresh |' in line)
   assert fresh.split(' | ')[-1].endswith(') |')  # Its p against theta_0.
-  paths = plots.plot_federated(rows, str(tmp_path / 'federated'))
-  assert [os.path.getsize(p) > 0 for p in paths] == [True, True]
+  paths = federated_study.write_outputs(str(tmp_path), rows)
+  assert [os.path.basename(p) for p in paths] == [
+      'federated.jsonl', 'federated.png', 'federated.pdf', 'federated.md']
+  assert all(os.path.getsize(p) > 0 for p in paths)
+  with open(paths[-1]) as f:
+    assert '\n'.join(lines) in f.read()
 
   def fail(*args, **kwargs):
     raise AssertionError('trained again')
@@ -88,3 +94,19 @@ def test_clients_in_the_servers_domain_are_refused(prepared):
   with pytest.raises(federated.FederatedError, match='another domain'):
     federated_study.run(settings, dataclasses.replace(PLAN, target='home'),
                         data_workdir, workdir)
+
+
+def test_the_entry_point_says_in_one_line_how_to_find_missing_tickets(
+    tiny_data_dir_shared, tmp_path):
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.federated',
+       '--config=experiments/configs/smoke.py',
+       '--config.data.domains=home,electronics',
+       '--config.federated.server=home',
+       '--config.federated.target=electronics',
+       '--config.federated.ticket_rounds=1,2',
+       f'--data_dir={tiny_data_dir_shared}', f'--workdir={tmp_path}'],
+      cwd=REPO, capture_output=True, text=True, check=False)
+  assert proc.returncode == 1
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith('federated: error: ') and 'find them first' in last
