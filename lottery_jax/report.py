@@ -310,6 +310,16 @@ def _ablation_section(results_dir: str, up_to: float) -> List[str]:
           phase.ablation_table(runs, domain, up_to), '']
 
 
+def _federated_section(results_dir: str) -> List[str]:
+  path = os.path.join(results_dir, 'federated.md')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    table = f.read().split('\n', 2)[-1].strip()  # Without its title.
+  return ['## Federated re-training (paper section 7)', '',
+          '![federated](federated.png)', '', table, '']
+
+
 def _figure_sections(results_dir: str) -> List[str]:
   """Figure 1 and the training curves, when their files exist."""
   parts = []
@@ -367,6 +377,7 @@ def make_report(results_dir: str,
               transfer_table(res), '',
               TRANSFER_NOTE.format(n=len(res.pairs)), '']
   parts += _ablation_section(results_dir, up_to)
+  parts += _federated_section(results_dir)
   parts += _figure_sections(results_dir)
   if any(r.get('epochs_run') is not None for r in rows):
     limit = record.get('config', {}).get('train', {}).get('epochs')

@@ -1,9 +1,10 @@
 """The whole study of a preset in one resumable call (SPEC.md sections 2-7).
 
 Stages, in order: prepare the data, the divergence matrix, the linear
-baselines, tickets in every domain, transfer over every ordered pair, then
-the results tables, figures and markdown report under the results
-directory. The trainings run one
+baselines, tickets in every domain, transfer over every ordered pair, the
+federated re-training of a ticket when config.federated.in_study is set
+(`federated_study`), then the results tables, figures and markdown report
+under the results directory. The trainings run one
 after the other in this process, or as Ray tasks (``engine='ray'``, see
 engine.py), where tickets and transfer overlap and are timed as one stage,
 'trainings' (`RAY_STAGES`); the results are the same::
@@ -15,6 +16,7 @@ engine.py), where tickets and transfer overlap and are timed as one stage,
                      FULL-MODEL and TICKET-RESET rounds (curves.png)
     divergence.json  the JSD matrix of the training splits
     baselines.json   each domain's linear baseline (`lottery_jax.baselines`)
+    federated.*      rows, figure and table of the federated stage, if run
     divergence.png/.pdf, tickets.png/.pdf, transfer.png/.pdf
     report.md        tables, wall times and the paper's findings checked
     study.json       the config, and the wall time of each stage in each
@@ -42,6 +44,7 @@ import ml_collections
 from lottery_jax import baselines
 from lottery_jax import config as config_lib
 from lottery_jax import engine as engine_lib
+from lottery_jax import federated_study
 from lottery_jax import files
 from lottery_jax import progress as progress_lib
 from lottery_jax import results as results_lib
@@ -102,6 +105,11 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
         workdir=workdir, progress=progress, engine=engine, address=address)
     rows = _trainings(settings, run_jobs, engine, stage, functools.partial(
         _write_curves, settings, data_workdir, workdir, results_dir))
+    if settings.federated.in_study:
+      stage('federated', lambda: federated_study.write_outputs(
+          results_dir, federated_study.run(settings, settings.federated,
+                                           data_workdir, workdir,
+                                           progress.write)))
   finally:
     if own:
       progress.close()

@@ -115,6 +115,28 @@ def test_run_study_command_reports_bad_flags(tmp_path):
       proc.stderr)
 
 
+def test_the_federated_stage_runs_in_the_study_and_its_report(
+    tiny_data_dir_shared, tmp_path):
+  config = _config()
+  config.transfer.sources = 'home'
+  config.transfer.targets = 'electronics'
+  fed = config.federated
+  fed.server, fed.target, fed.in_study = 'home', 'electronics', True
+  fed.ticket_rounds, fed.partitions = (1,), 'iid'
+  fed.clients, fed.per_round, fed.rounds = 2, 1, 2
+  out = tmp_path / 'out'
+  record = study.run_study(config, tiny_data_dir_shared, str(tmp_path),
+                           str(out), progress=QUIET())
+  assert list(record['invocations'][0]['stages']) == [
+      'data', 'divergence', 'baseline', 'tickets', 'transfer', 'federated',
+      'outputs']
+  with open(out / 'federated.jsonl') as f:
+    assert len(f.read().splitlines()) == 3 * 2 * 2  # runs x seeds x rounds
+  with open(out / 'report.md') as f:
+    report = f.read()
+  assert '## Federated re-training' in report and '| iid | dense |' in report
+
+
 def test_a_failed_stage_keeps_its_time_and_a_new_config_a_new_record(
     tmp_path, monkeypatch):
   workdir, out = str(tmp_path / 'work'), tmp_path / 'out'
