@@ -39,5 +39,8 @@ setuptools.setup(
         'bench': ['torch'],
         # The study's trainings as Ray tasks (run_study --engine=ray).
         'ray': ['ray'],
+        # Federated runs on Flower (lottery_jax.flower); its simulation
+        # engine runs on Ray.
+        'flower': ['flwr[simulation]'],
     },
 )

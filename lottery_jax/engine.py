@@ -233,6 +233,9 @@ def _init_ray(ray, address: Optional[str], workers: Optional[int]) -> None:
     # JAX warns at every fork; Ray's forks start its processes (fork and
     # exec), which cannot deadlock on a lock of JAX's threads.
     warnings.filterwarnings('ignore', 'os.fork', RuntimeWarning)
+    # Ray 2.5x's notice of a future default (accelerator variables).
+    warnings.filterwarnings('ignore', 'Tip: In future versions of Ray',
+                            FutureWarning)
     ray.init(address=address or None, **kwargs)
 
 

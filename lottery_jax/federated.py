@@ -232,7 +232,8 @@ def fed_round(params: PyTree, masks: PyTree, data: Dict[str, jax.Array],
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-  """One federated simulation (`experiments/configs`' federated section)."""
+  """The rounds of a federated simulation (`federated_study.round_settings`
+  makes them from ``config.federated``)."""
   clients: int = 10  # K
   per_round: int = 5  # C, sampled each round
   rounds: int = 30  # communication rounds
@@ -298,7 +299,8 @@ class Wire:
 def simulate(program: Program, params: PyTree, masks: Optional[PyTree],
              clients: Dict[str, jax.Array], test: Dict[str, np.ndarray],
              seeds: Sequence[int], roots: jax.Array,
-             on_round: Optional[Callable[[int, Dict[str, Any]], None]] = None
+             on_round: Optional[Callable[[int, List[Dict[str, Any]], PyTree],
+                                         None]] = None
              ) -> List[Dict[str, Any]]:
   """Runs every communication round of one variant.
 
@@ -310,7 +312,8 @@ def simulate(program: Program, params: PyTree, masks: Optional[PyTree],
     test: the server's test split.
     seeds: the seeds' numbers (client sampling depends on them).
     roots: [seeds] keys, one per seed (`client_keys`).
-    on_round: called with (round, row of seed 0) after every round.
+    on_round: called after every round with (round, its rows, the
+      [seeds] global params).
 
   Returns:
     One row per seed and round (from 1): 'seed', 'round', 'test_accuracy',
@@ -342,7 +345,7 @@ def simulate(program: Program, params: PyTree, masks: Optional[PyTree],
                    'test_accuracy': float(accuracy[i]), 'bytes_down': down,
                    'bytes_up': up, 'bytes_total': wires[i].total})
     if on_round is not None:
-      on_round(r, rows[-len(seeds)])
+      on_round(r, rows[-len(seeds):], params)
   return rows
 
 

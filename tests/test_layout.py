@@ -16,7 +16,7 @@ LAYERS = (('files', 'federated_config', 'config', 'curves'), ('batching',), ('da
           ('baselines',),
           ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
           ('lottery',), ('checkpoints', 'results', 'progress', 'codec'),
-          ('runs', 'tickets', 'federated'),
+          ('runs', 'tickets', 'federated', 'flower'),
           ('study', 'engine', 'federated_study', 'findings', 'phase', 'report',
            'plots'))
 # Below data preparation: the model, masks, training and the lottery core.
