@@ -252,14 +252,21 @@ class Program:
 
   def __init__(self, model, tx, settings: Settings, seed_chunk: int = 0):
     self.settings = settings
+    self.compiles = 0  # Of the round program (a new data shape compiles).
     round_fn = functools.partial(
         fed_round, model=model, tx=tx, epochs=settings.local_epochs,
         batch_size=settings.batch_size, client_chunk=settings.client_chunk)
     test_fn = functools.partial(fit_lib.evaluate, model=model,
                                 batch_size=settings.eval_batch_size)
-    self.round = jax.jit(fit_lib.over_seeds(round_fn, (0, 0, 0, 0),
-                                            seed_chunk))
+    self.round = jax.jit(self._counted(fit_lib.over_seeds(
+        round_fn, (0, 0, 0, 0), seed_chunk)))
     self.test = jax.jit(fit_lib.over_seeds(test_fn, (0, None), seed_chunk))
+
+  def _counted(self, fn):
+    def traced(*args):
+      self.compiles += 1  # Runs only while jax traces, i.e. compiles.
+      return fn(*args)
+    return traced
 
 
 def client_keys(root: jax.Array, round_: int,

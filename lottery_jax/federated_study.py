@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jax
@@ -33,6 +34,7 @@ from lottery_jax import federated_config
 from lottery_jax import files
 from lottery_jax import findings
 from lottery_jax import lottery
+from lottery_jax import progress as progress_lib
 from lottery_jax import runs
 from lottery_jax import train as train_lib
 
@@ -102,10 +104,12 @@ def plan_hash(settings: config_lib.Settings, plan: Plan,
 
 
 def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
-        workdir: str, write=print) -> List[Dict[str, Any]]:
+        workdir: str, progress: Optional[progress_lib.Progress] = None
+        ) -> List[Dict[str, Any]]:
   """Every (partition, variant, ticket round) of `plan`, resumed from
-  ``workdir/federated/<server>-to-<target>-<hash>/``; returns the rows
-  (`COLUMNS`).
+  ``workdir/federated/<server>-to-<target>-<hash>/``, shown on `progress`
+  (default: a new display counting communication rounds); returns the
+  rows (`COLUMNS`).
 
   Raises:
     FederatedError: the server's tickets are missing (the message says how
@@ -131,28 +135,59 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
   program = federated.Program(model, tx, fed, settings.fit.seed_chunk)
   seeds = settings.lottery.seed_ids
   roots = lottery.seed_roots(seeds)
-  rows = []
-  for partition in plan.partitions:
-    clients, test = _clients(settings, data_workdir, plan, partition)
-    for variant, r in [('dense', 0)] + [(v, r) for r in plan.ticket_rounds
-                                        for v in VARIANTS[1:]]:
+  plan_runs = [(p, v, r) for p in plan.partitions for v, r in
+           [('dense', 0)] + [(v, r) for r in plan.ticket_rounds
+                             for v in VARIANTS[1:]]]
+  own = progress is None
+  progress = progress or progress_lib.Progress(len(plan_runs), fed.rounds,
+                                               unit='rounds')
+  keys = lottery.fold(roots, lottery.Stream.FEDERATED,
+                      lottery.domain_tag(plan.server),
+                      lottery.domain_tag(plan.target))
+  rows, clients = [], {}
+  try:
+    for partition, variant, r in plan_runs:
       path = os.path.join(out_dir, partition, f'{variant}_{r:03d}.jsonl')
+      what = f'federated {partition} {variant} ticket round {r}'
       if not os.path.exists(path):
+        if partition not in clients:
+          clients = {partition: _clients(settings, data_workdir, plan,
+                                         partition)}
         masks, params, sparsity = _variant(run_dir, theta_0, model, roots,
                                            settings, variant, r)
-        found = federated.simulate(
-            program, params, masks, clients, test, seeds,
-            lottery.fold(roots, lottery.Stream.FEDERATED,
-                         lottery.domain_tag(plan.server),
-                         lottery.domain_tag(plan.target)))
+        progress.start(what, len(seeds))
+        start = time.time()
+        found = _shown(program, progress, params, masks, *clients[partition],
+                       seeds, keys)
         _write(path, [dict(server=plan.server, target=plan.target,
                            partition=partition, variant=variant,
                            ticket_round=r, sparsity=sparsity, **row)
                       for row in found])
-        write(f'federated {partition} {variant} round {r}: test '
-              f'{_final(found):.4f} after {fed.rounds} rounds')
-      rows += _read(path)
+        seconds = time.time() - start
+      else:
+        seconds = None
+      done = _read(path)
+      rows += done
+      last = max(row['round'] for row in done)
+      progress.finish(what, [row for row in done if row['round'] == last],
+                      seconds)
+  finally:
+    if own:
+      progress.close()
   return rows
+
+
+def _shown(program, progress, params, masks, clients, test, seeds, keys):
+  """`federated.simulate`, every round on `progress` (a round that
+  compiled the program is left out of its ETA)."""
+  compiles = [program.compiles]
+
+  def on_round(round_, unused_rows, unused_params):
+    progress.epoch(round_ - 1, program.compiles > compiles[0])
+    compiles[0] = program.compiles
+
+  return federated.simulate(program, params, masks, clients, test, seeds,
+                            keys, on_round=on_round)
 
 
 def _variant(run_dir, theta_0, model, roots, settings, variant: str,
@@ -172,12 +207,6 @@ def _variant(run_dir, theta_0, model, roots, settings, variant: str,
       model, lottery.fold(roots, lottery.Stream.FEDERATED_FRESH, round_),
       settings.fit.max_length)
   return masks, jax.tree.map(np.asarray, fresh), sparsity
-
-
-def _final(rows: Sequence[Dict[str, Any]]) -> float:
-  last = max(r['round'] for r in rows)
-  return float(np.mean([r['test_accuracy'] for r in rows
-                        if r['round'] == last]))
 
 
 def _write(path: str, rows: Sequence[Dict[str, Any]]) -> None:

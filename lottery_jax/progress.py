@@ -49,17 +49,20 @@ class Progress:
     write: where a line per finished training goes (default: above the
       bar, on stdout).
     clock: seconds since some fixed time (for tests).
+    unit: what an epoch is called on the bar ('rounds' for federated
+      communication rounds).
   """
 
   def __init__(self, trainings: int, epochs: int, *, bar: bool = True,
                write: Optional[Write] = None,
-               clock: Callable[[], float] = time.monotonic):
+               clock: Callable[[], float] = time.monotonic,
+               unit: str = 'epochs'):
     self.epochs, self.clock = epochs, clock
     self.write = write or (_write_above_bar if bar else (lambda _: None))
     self.bar = tqdm.tqdm(
         total=trainings * epochs, unit='epoch', disable=not bar,
         dynamic_ncols=True, file=sys.stderr,
-        bar_format='{desc} |{bar}| {n_fmt}/{total_fmt} epochs '
+        bar_format='{desc} |{bar}| {n_fmt}/{total_fmt} ' + unit + ' '
                    '[{elapsed}{postfix}]')
     self.trainings = trainings
     self.done = 0  # Epochs run or skipped.

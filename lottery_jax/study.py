@@ -105,14 +105,13 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
         workdir=workdir, progress=progress, engine=engine, address=address)
     rows = _trainings(settings, run_jobs, engine, stage, functools.partial(
         _write_curves, settings, data_workdir, workdir, results_dir))
-    if settings.federated.in_study:
-      stage('federated', lambda: federated_study.write_outputs(
-          results_dir, federated_study.run(settings, settings.federated,
-                                           data_workdir, workdir,
-                                           progress.write)))
   finally:
     if own:
       progress.close()
+  if settings.federated.in_study:  # Its own display, of rounds.
+    stage('federated', lambda: federated_study.write_outputs(
+        results_dir, federated_study.run(settings, settings.federated,
+                                         data_workdir, workdir)))
   results_lib.write_rows(os.path.join(results_dir, 'results.jsonl'), rows)
   stage('outputs', lambda: write_outputs(results_dir))
   record['invocations'][-1]['finished'] = True

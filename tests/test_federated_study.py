@@ -12,6 +12,7 @@ from experiments.configs import smoke
 from lottery_jax import config as config_lib
 from lottery_jax import federated
 from lottery_jax import federated_study
+from lottery_jax import progress
 from lottery_jax import runs
 from lottery_jax import tickets
 
@@ -48,7 +49,7 @@ def test_every_variant_runs_and_a_second_run_only_reads(prepared, tmp_path,
   settings, data_workdir, workdir = prepared
   tickets.find_tickets(settings, data_workdir, workdir, 'home')
   rows = federated_study.run(settings, PLAN, data_workdir, workdir,
-                             write=lambda _: None)
+                             progress.Progress.quiet())
   runs_done = {(r['partition'], r['variant'], r['ticket_round'])
                for r in rows}
   assert runs_done == {(p, v, r) for p in ('iid', 'dirichlet')
