@@ -103,6 +103,7 @@ def plan_hash(settings: config_lib.Settings, plan: Plan,
   return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+# Long: one loop over the runs, each resumed or trained, on one display.
 def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
         workdir: str, progress: Optional[progress_lib.Progress] = None
         ) -> List[Dict[str, Any]]:
@@ -112,32 +113,24 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
   rows (`COLUMNS`).
 
   Raises:
-    FederatedError: the server's tickets are missing (the message says how
-      to find them), or a client setting cannot run.
+    FederatedError: the server's tickets are missing (it says how to find
+      them), or a client setting cannot run.
   """
-  for flag in ('server', 'target'):
-    if getattr(plan, flag) not in settings.data.domains:
-      raise federated.FederatedError(
-          f'--config.federated.{flag}={getattr(plan, flag)!r}: not one of '
-          f'the data domains ({", ".join(settings.data.domains)})')
-  if plan.target == plan.server:
-    raise federated.FederatedError(
-        f'--config.federated.target={plan.target}: the clients need another '
-        'domain than the server\'s')
+  _check_domains(settings, plan)
   run_dir, theta_0 = _server_tickets(settings, data_workdir, workdir, plan)
   data = runs.data_fingerprint(data_workdir, [plan.server, plan.target])
   out_dir = os.path.join(workdir, 'federated', f'{plan.server}-to-'
                          f'{plan.target}-{plan_hash(settings, plan, data)}')
   model = lottery.build_model(settings.model, settings.data.vocab_size)
-  o = settings.optimizer
-  tx = train_lib.make_optimizer(o.name, plan.learning_rate, o.l2)
   fed = round_settings(settings, plan)
-  program = federated.Program(model, tx, fed, settings.fit.seed_chunk)
+  program = federated.Program(model, train_lib.make_optimizer(
+      settings.optimizer.name, plan.learning_rate, settings.optimizer.l2),
+                              fed, settings.fit.seed_chunk)
   seeds = settings.lottery.seed_ids
   roots = lottery.seed_roots(seeds)
-  plan_runs = [(p, v, r) for p in plan.partitions for v, r in
-           [('dense', 0)] + [(v, r) for r in plan.ticket_rounds
-                             for v in VARIANTS[1:]]]
+  plan_runs = [(p, v, r) for p in plan.partitions
+               for v, r in [('dense', 0)] + [(v, r) for r in plan.ticket_rounds
+                                             for v in VARIANTS[1:]]]
   own = progress is None
   progress = progress or progress_lib.Progress(len(plan_runs), fed.rounds,
                                                unit='rounds')
@@ -149,8 +142,9 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
     for partition, variant, r in plan_runs:
       path = os.path.join(out_dir, partition, f'{variant}_{r:03d}.jsonl')
       what = f'federated {partition} {variant} ticket round {r}'
+      seconds = None
       if not os.path.exists(path):
-        if partition not in clients:
+        if partition not in clients:  # One partition's data at a time.
           clients = {partition: _clients(settings, data_workdir, plan,
                                          partition)}
         masks, params, sparsity = _variant(run_dir, theta_0, model, roots,
@@ -164,8 +158,6 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
                            ticket_round=r, sparsity=sparsity, **row)
                       for row in found])
         seconds = time.time() - start
-      else:
-        seconds = None
       done = _read(path)
       rows += done
       last = max(row['round'] for row in done)
@@ -175,6 +167,18 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
     if own:
       progress.close()
   return rows
+
+
+def _check_domains(settings: config_lib.Settings, plan: Plan) -> None:
+  for flag in ('server', 'target'):
+    if getattr(plan, flag) not in settings.data.domains:
+      raise federated.FederatedError(
+          f'--config.federated.{flag}={getattr(plan, flag)!r}: not one of '
+          f'the data domains ({", ".join(settings.data.domains)})')
+  if plan.target == plan.server:
+    raise federated.FederatedError(
+        f'--config.federated.target={plan.target}: the clients need another '
+        'domain than the server\'s')
 
 
 def _shown(program, progress, params, masks, clients, test, seeds, keys):
