@@ -59,7 +59,6 @@ def get_config() -> ml_collections.ConfigDict:
   # Same results: 'matmul' (a matmul per tap) batches well over vmapped
   # seeds; 'xla' (lax.conv) is the fastest with train.seed_chunk = 1 (CPU).
   config.model.conv = 'matmul'
-
   config.train = train_config()
 
   config.lottery = ml_collections.ConfigDict()
@@ -74,7 +73,6 @@ def get_config() -> ml_collections.ConfigDict:
   # TICKET-REWIND's k: survivors restart from round 0's params after k
   # steps (Frankle et al. 2020).
   config.lottery.rewind_steps = 100
-
   config.transfer = ml_collections.ConfigDict()
   # Empty: every domain of lottery.domains; all ordered pairs.
   config.transfer.sources = ''
@@ -368,6 +366,9 @@ def _check(s: Settings) -> None:
       ('model.hidden', m.hidden, 1)):
     if value < low:
       raise ConfigError(f'--config.{flag}={value} must be >= {low}')
+  if f.min_epochs > f.epochs:
+    raise ConfigError(
+        f'--config.train.min_epochs={f.min_epochs} > train.epochs')
   if not m.widths or min(m.widths) < 1:
     raise ConfigError(f'--config.model.widths={m.widths}: give one or more '
                       'positive convolution widths')

@@ -203,7 +203,8 @@ def _import_ray():
   try:
     import ray  # pylint: disable=g-import-not-at-top
   except ImportError:
-    raise ConfigError("--engine=ray needs Ray: pip install -e '.[ray]'")
+    raise ConfigError(
+        "--engine=ray needs Ray: pip install -e '.[ray]'") from None
   return ray
 
 
@@ -211,13 +212,17 @@ def worker_env(env: Mapping[str, str] = os.environ,
                backend: Optional[str] = None) -> Dict[str, str]:
   """The environment variables of the Ray workers: XLA on one thread (the
   flags of `env`'s XLA_FLAGS kept, unless set here), no TensorFlow log
-  lines, and JAX on the CPU only when the driver's `backend` is 'cpu'."""
+  lines, and JAX on the CPU only when the driver's `backend` is 'cpu'
+  (else several workers share the accelerator, so none preallocates
+  XLA's default 75% of its memory)."""
   ours = {flag.split('=')[0] for flag in WORKER_XLA_FLAGS}
   flags = [flag for flag in env.get('XLA_FLAGS', '').split()
            if flag.split('=')[0] not in ours] + list(WORKER_XLA_FLAGS)
   variables = {'XLA_FLAGS': ' '.join(flags), 'TF_CPP_MIN_LOG_LEVEL': '3'}
   if backend == 'cpu':
     variables['JAX_PLATFORMS'] = 'cpu'
+  elif backend is not None:
+    variables['XLA_PYTHON_CLIENT_PREALLOCATE'] = 'false'
   return variables
 
 

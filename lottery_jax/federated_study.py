@@ -134,9 +134,8 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
   own = progress is None
   progress = progress or progress_lib.Progress(len(plan_runs), fed.rounds,
                                                unit='rounds')
-  keys = lottery.fold(roots, lottery.Stream.FEDERATED,
-                      lottery.domain_tag(plan.server),
-                      lottery.domain_tag(plan.target))
+  tags = (lottery.domain_tag(plan.server), lottery.domain_tag(plan.target))
+  keys = lottery.fold(roots, lottery.Stream.FEDERATED, *tags)
   rows, clients = [], {}
   try:
     for partition, variant, r in plan_runs:
@@ -148,7 +147,7 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
           clients = {partition: _clients(settings, data_workdir, plan,
                                          partition)}
         masks, params, sparsity = _variant(run_dir, theta_0, model, roots,
-                                           settings, variant, r)
+                                           settings, variant, r, tags)
         progress.start(what, len(seeds))
         start = time.time()
         found = _shown(program, progress, params, masks, *clients[partition],
@@ -195,7 +194,7 @@ def _shown(program, progress, params, masks, clients, test, seeds, keys):
 
 
 def _variant(run_dir, theta_0, model, roots, settings, variant: str,
-             round_: int):
+             round_: int, tags: Sequence[int]):
   """(masks or None, [seeds] initial params, sparsity) of a variant."""
   if variant == 'dense':
     return None, theta_0, 0.0
@@ -208,8 +207,8 @@ def _variant(run_dir, theta_0, model, roots, settings, variant: str,
   if variant == 'ticket_reset':
     return masks, theta_0, sparsity
   fresh = lottery.init_params(
-      model, lottery.fold(roots, lottery.Stream.FEDERATED_FRESH, round_),
-      settings.fit.max_length)
+      model, lottery.fold(roots, lottery.Stream.FEDERATED_FRESH, *tags,
+                          round_), settings.fit.max_length)
   return masks, jax.tree.map(np.asarray, fresh), sparsity
 
 

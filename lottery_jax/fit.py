@@ -209,7 +209,7 @@ class FitProgram:
 
   Build one per run and call `fit` for every training: the programs compile
   once per shape of the data (per domain), not per round. `compiles` counts
-  the compiles of each program ('epoch', 'test').
+  the compiles of each program ('epoch', 'test', 'steps').
   """
 
   def __init__(self, model, tx: optax.GradientTransformationExtraArgs,

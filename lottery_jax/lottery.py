@@ -56,14 +56,16 @@ FULL_MODEL = config_lib.FULL_MODEL
 class Stream(enum.IntEnum):
   """The fold_in tags of a seed's root key, one per use of randomness."""
   THETA0 = 0          # theta_0 of tickets found in a domain
-  FRESH = 1           # TICKET-RANDOM's fresh draw, then the round
-  TRANSFER_FRESH = 2  # MASKS-RANDOM's fresh draw, then the round
-  SHUFFLE = 3         # a training's shuffling: then the strategy, the round
-  DROPOUT = 4         # a training's dropout: then the strategy, the round
-  REINIT_FRESH = 5    # TICKET-REINIT's fresh draw, then the round
-  RANDOM_MASKS = 6    # RANDOM-PRUNING's masks, then the round and the layer
-  FEDERATED = 7       # a federated run's clients: then the round, the client
-  FEDERATED_FRESH = 8  # the federated ticket_fresh draw, then the round
+  # Each is then folded with what the comment says; 'domains' is
+  # `domain_tag` of the source, then of the target.
+  FRESH = 1           # TICKET-RANDOM's fresh draw: round, domains
+  TRANSFER_FRESH = 2  # MASKS-RANDOM's fresh draw: round, domains
+  SHUFFLE = 3         # a training's shuffling: strategy, round, domains
+  DROPOUT = 4         # a training's dropout: strategy, round, domains
+  REINIT_FRESH = 5    # TICKET-REINIT's fresh draw: round, domains
+  RANDOM_MASKS = 6    # RANDOM-PRUNING's masks: round, domains, layer
+  FEDERATED = 7       # federated clients: domains, then round and client
+  FEDERATED_FRESH = 8  # the federated ticket_fresh draw: domains, round
 
 
 @dataclasses.dataclass(frozen=True)

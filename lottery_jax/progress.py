@@ -60,7 +60,7 @@ class Progress:
     self.epochs, self.clock = epochs, clock
     self.write = write or (_write_above_bar if bar else (lambda _: None))
     self.bar = tqdm.tqdm(
-        total=trainings * epochs, unit='epoch', disable=not bar,
+        total=trainings * epochs, unit=unit, disable=not bar,
         dynamic_ncols=True, file=sys.stderr,
         bar_format='{desc} |{bar}| {n_fmt}/{total_fmt} ' + unit + ' '
                    '[{elapsed}{postfix}]')

@@ -27,8 +27,9 @@ TRANSFER_NOTE = (
     'MASKS-RESET starts from the source\'s theta_0, which is the target\'s '
     'theta_0 too (theta_0 is drawn per seed, the same in every domain), '
     'while the shuffling and dropout keys and MASKS-RANDOM\'s fresh draws '
-    'fold in the source and target domains, so the {n} pairs are '
-    'independent replicates apart from that shared theta_0.')
+    'fold in the source and target domains: the {n} pairs are distinct '
+    'trainings, but not independent replicates: pairs from one source '
+    'share its masks, and every pair shares theta_0.')
 
 
 def near_round(res: Results, experiment: str, source: str, target: str,
@@ -126,10 +127,13 @@ def stage_times(record: Dict[str, Any]) -> str:
   for stage, seconds in totals.items():
     lines.append(f'| {stage} | {seconds / 60:.1f} min ({seconds:.0f} s) |')
   lines.append(f'| total | {sum(totals.values()) / 60:.1f} min |')
-  n = len(record.get('invocations', []))
+  invocations = record.get('invocations', [])
+  notes = ''.join(f' Invocation {i} ({inv["started"]}): {inv["note"]}.'
+                  for i, inv in enumerate(invocations, 1) if inv.get('note'))
   return '\n'.join(lines) + (
-      f'\n\nSummed over {n} invocations of the command: a stage that was '
-      'interrupted and resumed counts each part.' if n > 1 else '')
+      f'\n\nSummed over {len(invocations)} invocations of the command: a '
+      'stage that was interrupted and resumed counts each part.' + notes
+      if len(invocations) > 1 else '')
 
 
 def effort_table(rows: List[Dict[str, Any]],
@@ -281,8 +285,8 @@ def _phase_section(res: Results, up_to: float) -> List[str]:
       f'{100 * phase.WITHIN:g} point below FULL-MODEL\'s (above it is '
       'fine).', '', phase.phase_table(res, up_to), '',
       'Seeds at chance (test accuracy at most '
-      f'{phase.CHANCE:g}: the training never left the majority class), '
-      'summed over the domains. A mean over five seeds hides these '
+      f'{phase.CHANCE:g} on the balanced test split), '
+      'summed over the domains. A mean over a few seeds hides these '
       'failures; they make the large spread of the fresh inits at extreme '
       'sparsity.', '', phase.chance_table(res), '']
 

@@ -108,11 +108,12 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
   finally:
     if own:
       progress.close()
+  # The rows first: a failed federated stage leaves them saved.
+  results_lib.write_rows(os.path.join(results_dir, 'results.jsonl'), rows)
   if settings.federated.in_study:  # Its own display, of rounds.
     stage('federated', lambda: federated_study.write_outputs(
         results_dir, federated_study.run(settings, settings.federated,
                                          data_workdir, workdir)))
-  results_lib.write_rows(os.path.join(results_dir, 'results.jsonl'), rows)
   stage('outputs', lambda: write_outputs(results_dir))
   record['invocations'][-1]['finished'] = True
   files.write_json(record_path, record)

@@ -87,7 +87,9 @@ def test_worker_env_keeps_other_xla_flags():
       '--xla_dump_to=/tmp/x', '--xla_cpu_multi_thread_eigen=false',
       'intra_op_parallelism_threads=1']
   assert env['JAX_PLATFORMS'] == 'cpu' and env['TF_CPP_MIN_LOG_LEVEL'] == '3'
-  assert 'JAX_PLATFORMS' not in engine.worker_env({}, backend='gpu')
+  on_gpu = engine.worker_env({}, backend='gpu')
+  assert 'JAX_PLATFORMS' not in on_gpu  # Workers share it: no preallocation.
+  assert on_gpu['XLA_PYTHON_CLIENT_PREALLOCATE'] == 'false'
 
 
 def test_parallel_trainings_count_every_epoch_once():

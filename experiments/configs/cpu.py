@@ -25,7 +25,9 @@ TICKET-REWIND, RANDOM-PRUNING). Changed, each chosen by measurement
 - 6 rounds at p = 0.55, so that the rounds pass about 50%, 90% and 99%
   sparsity (55.0, 79.8, 90.9, 95.9, 98.2, 99.2%);
 - TICKET-REWIND rewinds to step 200, the end of the warm-up (about 2
-  epochs of books, 3 of electronics).
+  epochs of books, 3 of electronics); its trainings then start a fresh
+  optimiser and warm-up, as every training does (Frankle et al. 2020
+  carry on with the schedule from step k).
 Measured, one seed, test accuracy at the best epoch (docs/convergence.md):
 books 0.781, electronics 0.758, movies 0.802, cds 0.760, home 0.831, each
 within 2 points of the paper-size CNN trained to its plateau at 256 tokens
