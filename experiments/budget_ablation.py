@@ -5,10 +5,11 @@
       --data_dir=../shared/data/amazon_reviews --workdir=runs/ablation \
       --results_dir=docs/results
 
-Finds TICKET-RESET and TICKET-RANDOM in --domain with the preset given (the
-`cpu` preset before it was trained to convergence, by default), writes the
-rows to RESULTS_DIR/ablation_<domain>.jsonl, registers them in
-RESULTS_DIR/ablation.json beside the study's own results.jsonl, and
+Finds TICKET-RESET and TICKET-RANDOM in --domain with the preset given
+(`cpu_4epochs`, the `cpu` preset before it was trained to convergence, in
+the command above), writes the rows to RESULTS_DIR/ablation_<domain>.jsonl,
+registers them in RESULTS_DIR/ablation.json beside the study's own
+results.jsonl (one domain: a second run replaces the first's entry), and
 redraws the report there: its "Training budget" section shows FULL-MODEL
 and the TICKET-RESET - TICKET-RANDOM gap at moderate sparsity and near 90%
 under both budgets (`phase.ablation_table`). Run it again to resume.
