@@ -13,9 +13,21 @@ study reports are `len()` of real messages:
                    compressed `.npz` that `np.load` reads without pickle
   `load_ticket`    its masks and params back, exactly
 
-Leaves are taken in `jax.tree_util` order (dict keys sorted), the same on
-both ends; a payload starts with a header (magic, version, dtype, leaf
-count), so a message of another layout is refused, not misread.
+Leaves are taken in `jax.tree_util` order (dict keys sorted at every level:
+conv3/bias, conv3/kernel, ..., embedding, hidden/bias, ...), the same on
+both ends. A payload is a 10-byte header, `struct` '<4sBBI': the magic
+b'LJXT', the format version (1), its kind (0: float32 values, 1: bfloat16
+values, 255: masks) and its leaf count (a masks payload: the prunable
+leaves; a values payload: every leaf); then its body, leaf after leaf:
+
+  masks    ceil(n / 8) bytes for each prunable leaf of n weights: its
+           flattened (C order) mask packed, bit i of byte j being weight
+           8j + i, the last byte padded with zeros
+  values   4 (float32) or 2 (bfloat16) little-endian bytes per value: a
+           prunable leaf's values where its mask is True (C order), every
+           value of an unmasked leaf
+
+A payload of another kind or layout is refused, not misread.
 """
 
 from __future__ import annotations
@@ -23,7 +35,8 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
-from typing import Any, Dict, List, Optional, Tuple
+import zipfile
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -37,28 +50,59 @@ MAGIC = b'LJXT'
 VERSION = 1
 DTYPES = {'float32': (0, np.dtype(np.float32)),
           'bfloat16': (1, np.dtype(jnp.bfloat16))}
-_HEADER = struct.Struct('<4sBBI')  # magic, version, dtype code, leaves
-_MASKS = 255  # The dtype code of a masks payload.
+_HEADER = struct.Struct('<4sBBI')  # magic, version, kind, leaves
+_MASKS = 255  # The kind of a masks payload.
+_KINDS = {_MASKS: 'masks', 0: 'float32 values', 1: 'bfloat16 values'}
 
 
 class CodecError(ValueError):
   """A payload or ticket file that does not fit; one line naming it."""
 
 
+def _named(tree: PyTree) -> List[Tuple[str, Any]]:
+  """(name, leaf) in tree order, None leaves (of masks) included."""
+  return [(masks_lib.path_name(path), leaf) for path, leaf in
+          jax.tree_util.tree_flatten_with_path(tree,
+                                               is_leaf=masks_lib.is_none)[0]]
+
+
+def _same_names(what: str, names: Sequence[str], expected: Sequence[str]
+                ) -> None:
+  """Raises CodecError naming the first leaf where `names` differ."""
+  for got, want in zip(names, expected):
+    if got != want:
+      raise CodecError(f'{what}: leaf {got!r} where {want!r} was expected')
+  if len(names) != len(expected):
+    extra = (names if len(names) > len(expected) else expected)[
+        min(len(names), len(expected))]
+    raise CodecError(f'{what}: {len(names)} leaves, expected '
+                     f'{len(expected)} (first unmatched: {extra!r})')
+
+
 def _leaves(params: PyTree, masks: Optional[PyTree]
             ) -> List[Tuple[str, np.ndarray, Optional[np.ndarray]]]:
-  """(name, values, mask or None) of every params leaf, in tree order."""
-  named = jax.tree_util.tree_flatten_with_path(params)[0]
-  if masks is None:
-    flat_masks = [None] * len(named)
-  else:
-    flat_masks = jax.tree.leaves(masks, is_leaf=masks_lib.is_none)
-    if len(flat_masks) != len(named):
-      raise CodecError(f'the masks have {len(flat_masks)} leaves, the params '
-                       f'{len(named)}')
-  return [(masks_lib.path_name(path), np.asarray(value),
-           None if m is None else np.asarray(m, bool))
-          for (path, value), m in zip(named, flat_masks)]
+  """(name, values, mask or None) of every params leaf, in tree order.
+
+  Raises:
+    CodecError: the masks do not have the params' leaves and shapes.
+  """
+  named = _named(params)
+  flat_masks = [None] * len(named)
+  if masks is not None:
+    named_masks = _named(masks)
+    _same_names('the masks', [n for n, _ in named_masks],
+                [n for n, _ in named])
+    flat_masks = [m for _, m in named_masks]
+  out = []
+  for (name, value), m in zip(named, flat_masks):
+    value = np.asarray(value)
+    if m is not None:
+      m = np.asarray(m, bool)
+      if m.shape != value.shape:
+        raise CodecError(f'{name}: a mask of shape {m.shape} for weights of '
+                         f'shape {value.shape}')
+    out.append((name, value, m))
+  return out
 
 
 def _dtype(name: str) -> Tuple[int, np.dtype]:
@@ -67,21 +111,40 @@ def _dtype(name: str) -> Tuple[int, np.dtype]:
   return DTYPES[name]
 
 
-def _header(code: int, leaves: int) -> bytes:
-  return _HEADER.pack(MAGIC, VERSION, code, leaves)
+def _header(kind: int, leaves: int) -> bytes:
+  return _HEADER.pack(MAGIC, VERSION, kind, leaves)
 
 
-def _read_header(payload: bytes, code: int, leaves: int) -> memoryview:
+def _body(payload: bytes, kind: int, leaves: int) -> memoryview:
+  """The payload after its header, which must be of `kind` and `leaves`."""
   if len(payload) < _HEADER.size:
     raise CodecError(f'a payload of {len(payload)} bytes has no header')
   magic, version, got, count = _HEADER.unpack_from(payload)
   if magic != MAGIC or version != VERSION:
     raise CodecError(f'not a lottery_jax payload (magic {magic!r}, version '
                      f'{version})')
-  if got != code or count != leaves:
-    raise CodecError(f'payload of kind {got} with {count} leaves, expected '
-                     f'kind {code} with {leaves}')
+  if got != kind or count != leaves:
+    raise CodecError(f'a {_KINDS.get(got, f"kind {got}")} payload of {count} '
+                     f'leaves, expected {_KINDS[kind]} of {leaves}')
   return memoryview(payload)[_HEADER.size:]
+
+
+def _check_length(what: str, got: int, sizes: Sequence[Tuple[str, int]]
+                  ) -> None:
+  """Raises CodecError unless a body of `got` bytes holds leaves of these
+  (name, bytes), naming the leaf inside which a short one ends."""
+  need = sum(size for _, size in sizes)
+  if got == need:
+    return
+  where = f'{got - need} bytes after the last leaf'
+  end = 0
+  for name, size in sizes:
+    end += size
+    if end > got:
+      where = f'it ends inside {name!r} ({end - got} of its {size} missing)'
+      break
+  raise CodecError(f'a {what} payload of {got} bytes after the header, '
+                   f'expected {need}: {where}')
 
 
 def encode_masks(masks: PyTree) -> bytes:
@@ -92,29 +155,37 @@ def encode_masks(masks: PyTree) -> bytes:
 
 
 def decode_masks(payload: bytes, template: PyTree) -> PyTree:
-  """The masks of `encode_masks`; `template` is a mask pytree of the same
-  structure and shapes (None where a leaf is never pruned).
+  """The masks of `encode_masks`.
+
+  Args:
+    payload: bytes of `encode_masks`.
+    template: a mask pytree of the same structure: its arrays' shapes are
+      the masks' and its None leaves stay None. (A params pytree has no
+      None leaves: every leaf would be taken as masked.)
+
+  Returns:
+    The masks: bool numpy arrays, None where the template has None.
 
   Raises:
-    CodecError: the payload does not fit the template.
+    CodecError: the payload is no masks payload, or does not fit the
+      template.
   """
   flat, treedef = jax.tree.flatten(template, is_leaf=masks_lib.is_none)
-  shaped = [m for m in flat if m is not None]
-  body = _read_header(payload, _MASKS, len(shaped))
-  need = sum(-(-int(np.prod(np.shape(m))) // 8) for m in shaped)
-  if len(body) != need:
-    raise CodecError(f'a masks payload of {len(body)} bytes, expected {need}')
+  named = [(name, np.shape(m)) for name, m in _named(template)
+           if m is not None]
+  body = _body(payload, _MASKS, len(named))
+  _check_length('masks', len(body),
+                [(name, -(-int(np.prod(s)) // 8)) for name, s in named])
   out, offset = [], 0
   for m in flat:
     if m is None:
       out.append(None)
       continue
     n = int(np.prod(np.shape(m)))
-    size = -(-n // 8)
-    bits = np.frombuffer(body, np.uint8, size, offset)
+    bits = np.frombuffer(body, np.uint8, -(-n // 8), offset)
     out.append(np.unpackbits(bits, count=n, bitorder='little').astype(
         bool).reshape(np.shape(m)))
-    offset += size
+    offset += bits.size
   return jax.tree.unflatten(treedef, out)
 
 
@@ -122,31 +193,42 @@ def encode_values(params: PyTree, masks: Optional[PyTree] = None,
                   dtype: str = 'float32') -> bytes:
   """The values that travel: a prunable leaf's surviving values (C order),
   every value of an unmasked leaf; every value of every leaf when `masks`
-  is None (the dense message)."""
-  code, np_dtype = _dtype(dtype)
+  is None (the dense message).
+
+  Raises:
+    CodecError: an unknown dtype, or masks that do not fit the params.
+  """
+  kind, np_dtype = _dtype(dtype)
   leaves = _leaves(params, masks)
   chunks = [(value.ravel() if m is None else value[m]).astype(np_dtype)
             for _, value, m in leaves]
-  return _header(code, len(leaves)) + b''.join(c.tobytes() for c in chunks)
+  return _header(kind, len(leaves)) + b''.join(c.tobytes() for c in chunks)
 
 
 def decode_values(payload: bytes, masks: Optional[PyTree], template: PyTree,
                   dtype: str = 'float32') -> PyTree:
-  """The params of `encode_values` as float32 numpy arrays shaped like
-  `template`'s leaves, exact zeros where a mask is False.
+  """The params of `encode_values`.
+
+  Args:
+    payload: bytes of `encode_values(params, masks, dtype)`.
+    masks: the masks it was encoded with (None: the dense message).
+    template: a params pytree of the same structure and shapes.
+    dtype: the dtype it was encoded with.
+
+  Returns:
+    The params as float32 numpy arrays, exact zeros where a mask is False.
 
   Raises:
     CodecError: the payload does not fit the template and masks.
   """
-  code, np_dtype = _dtype(dtype)
+  kind, np_dtype = _dtype(dtype)
   leaves = _leaves(template, masks)
-  body = _read_header(payload, code, len(leaves))
+  body = _body(payload, kind, len(leaves))
   counts = [value.size if m is None else int(m.sum())
             for _, value, m in leaves]
-  need = sum(counts) * np_dtype.itemsize
-  if len(body) != need:
-    raise CodecError(f'a values payload of {len(body)} bytes, expected {need}'
-                     f' ({sum(counts)} values of {dtype})')
+  _check_length(f'{dtype} values', len(body),
+                [(name, n * np_dtype.itemsize)
+                 for (name, _, _), n in zip(leaves, counts)])
   out, offset = [], 0
   for (_, value, m), n in zip(leaves, counts):
     chunk = np.frombuffer(body, np_dtype, n, offset).astype(np.float32)
@@ -185,6 +267,10 @@ def export_ticket(path: str, masks: PyTree, params: PyTree,
   another, each a whole number of bytes) and 'values' (each leaf's
   surviving values, or all of an unmasked leaf's, one after another;
   bfloat16 stored as its uint16 bits).
+
+  Raises:
+    CodecError: an unknown dtype, or masks that do not fit the params.
+    files.WriteError: the file cannot be written.
   """
   _, np_dtype = _dtype(dtype)
   leaves = _leaves(params, masks)
@@ -209,45 +295,85 @@ def export_ticket(path: str, masks: PyTree, params: PyTree,
   return os.path.getsize(path)
 
 
-def load_ticket(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def load_ticket(path: str, template: Optional[PyTree] = None
+                ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
   """(masks, params) of a ticket file, as nested dicts of numpy arrays
   (params float32; None for a leaf that has no mask).
 
+  Args:
+    path: a file of `export_ticket`.
+    template: optionally, a params or masks pytree the ticket must fit:
+      the same leaf names, the same shapes where its leaf is an array, and
+      no mask where its leaf is None.
+
   Raises:
-    CodecError: the file is missing or not a ticket file.
+    CodecError: the file is missing, not a ticket file, or does not fit
+      the template; the message names the file.
   """
   try:
     with np.load(path, allow_pickle=False) as z:
       stored = {k: z[k] for k in z.files}
-    _, np_dtype = _dtype(str(stored['dtype']))
-    values = stored['values'].view(np_dtype).astype(np.float32)
-    masks, params = {}, {}
-    bit_offset = value_offset = 0
-    for name, row, prunable in zip(stored['names'], stored['shapes'],
-                                   stored['prunable']):
-      shape = tuple(int(d) for d in row if d >= 0)
-      n = int(np.prod(shape))
-      if prunable:
-        size = -(-n // 8)
-        m = np.unpackbits(stored['masks'][bit_offset:bit_offset + size],
-                          count=n, bitorder='little').astype(bool)
-        bit_offset += size
-        full = np.zeros(n, np.float32)
-        full[m] = values[value_offset:value_offset + int(m.sum())]
-        value_offset += int(m.sum())
-        m = m.reshape(shape)
-      else:
-        m, full = None, values[value_offset:value_offset + n]
-        value_offset += n
-      if full.size != n:
-        raise ValueError(f'{name}: {full.size} values for {n} weights')
-      _put(masks, str(name), m)
-      _put(params, str(name), full.reshape(shape))
-    if value_offset != len(values) or bit_offset != len(stored['masks']):
-      raise ValueError('values or masks left over')
-  except (OSError, KeyError, ValueError, CodecError) as e:
+    masks, params = _rebuild(stored)
+  except (OSError, EOFError, zipfile.BadZipFile, AttributeError, KeyError,
+          IndexError, TypeError, ValueError) as e:
     raise CodecError(f'{path}: not a ticket file ({e})') from e
+  if template is not None:
+    try:
+      _fits(template, masks, params)
+    except CodecError as e:
+      raise CodecError(f'{path}: does not fit the template: {e}') from e
   return masks, params
+
+
+def _rebuild(stored: Dict[str, np.ndarray]
+             ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+  """The masks and params of a ticket file's arrays."""
+  if int(stored['version']) != VERSION:
+    raise ValueError(f'format version {int(stored["version"])}')
+  _, np_dtype = _dtype(str(stored['dtype']))
+  values = stored['values'].view(np_dtype).astype(np.float32)
+  masks, params = {}, {}
+  bit_offset = value_offset = 0
+  for name, row, prunable in zip(stored['names'], stored['shapes'],
+                                 stored['prunable']):
+    shape = tuple(int(d) for d in row if d >= 0)
+    n = int(np.prod(shape))
+    m = None
+    if prunable:
+      size = -(-n // 8)
+      bits = stored['masks'][bit_offset:bit_offset + size]
+      if bits.size != size:
+        raise ValueError(f'{name}: {bits.size} mask bytes for {n} weights')
+      m = np.unpackbits(bits, count=n, bitorder='little').astype(bool)
+      bit_offset += size
+    count = n if m is None else int(m.sum())
+    kept = values[value_offset:value_offset + count]
+    value_offset += count
+    if kept.size != count:
+      raise ValueError(f'{name}: {kept.size} values for {count} weights')
+    full = kept if m is None else np.zeros(n, np.float32)
+    if m is not None:
+      full[m] = kept
+    _put(masks, str(name), None if m is None else m.reshape(shape))
+    _put(params, str(name), full.reshape(shape))
+  if value_offset != len(values) or bit_offset != len(stored['masks']):
+    raise ValueError('values or masks left over')
+  return masks, params
+
+
+def _fits(template: PyTree, masks: PyTree, params: PyTree) -> None:
+  """Raises CodecError naming the first leaf where a loaded ticket and the
+  template differ."""
+  expected = _named(template)
+  got = _named(masks)
+  _same_names('the ticket', [n for n, _ in got], [n for n, _ in expected])
+  for (name, want), (_, m), p in zip(expected, got, jax.tree.leaves(params)):
+    if want is None and m is not None:
+      raise CodecError(f'{name}: masked in the ticket, never pruned in the '
+                       'template')
+    if want is not None and np.shape(want) != p.shape:
+      raise CodecError(f'{name}: shape {p.shape} in the ticket, '
+                       f'{np.shape(want)} in the template')
 
 
 def _put(tree: Dict[str, Any], name: str, value) -> None:
