@@ -208,7 +208,7 @@ def test_report_has_the_phase_section_and_new_strategies(tmp_path):
     assert f'| books | {name} | 0.820 +- 0.014 |' in text
     assert f'| home | {name} |' not in text  # home has none of them.
   assert 'MASKS-RESET starts from the source\'s theta_0' in text
-  assert 'so the 2 pairs are independent replicates' in text
+  assert 'the 2 pairs are distinct trainings, but not independent' in text
   assert '## FULL-MODEL against a linear baseline' not in text
   assert '## Training budget' not in text
 
