@@ -59,14 +59,18 @@ def round_settings(settings: config_lib.Settings,
       client_chunk=plan.client_chunk)
 
 
-def _server_tickets(settings: config_lib.Settings, data_workdir: str,
-                    workdir: str, plan: Plan) -> Tuple[str, PyTree]:
+def server_tickets(settings: config_lib.Settings, data_workdir: str,
+                   workdir: str, plan: Plan,
+                   rounds: Optional[Sequence[int]] = None
+                   ) -> Tuple[str, PyTree]:
   """The server's run directory and theta_0, or a FederatedError saying
-  how to find its tickets."""
+  how to find its TICKET-RESET `rounds` (default: the plan's) if any is
+  missing."""
+  rounds = plan.ticket_rounds if rounds is None else tuple(rounds)
   run_dir = runs.tickets_dir(workdir, plan.server, settings,
                              runs.data_fingerprint(data_workdir,
                                                    [plan.server]))
-  missing = [r for r in (0,) + tuple(plan.ticket_rounds)
+  missing = [r for r in (0,) + tuple(rounds)
              if checkpoints.finished_rows(runs.round_dir(
                  run_dir, 'full_model' if r == 0 else 'ticket_reset', r))
              is None]
@@ -75,14 +79,17 @@ def _server_tickets(settings: config_lib.Settings, data_workdir: str,
         f'{run_dir}: no finished TICKET-RESET round(s) {missing} of '
         f'{plan.server}; find them first: python -m experiments.find_tickets'
         f' --config=<the same preset> --config.lottery.domains={plan.server}'
-        f' --config.lottery.rounds={max(plan.ticket_rounds)} '
+        f' --config.lottery.rounds={max((1,) + tuple(rounds))} '
         f'--workdir={workdir}')
   theta_0 = checkpoints.load_round(runs.round_dir(run_dir, 'full_model',
                                                   0))['theta0']
   return run_dir, theta_0
 
 
-def _clients(settings, data_workdir: str, plan: Plan, partition: str):
+def clients(settings: config_lib.Settings, data_workdir: str, plan: Plan,
+            partition: str):
+  """(every client's rows, `federated.stack_clients`; the target's test
+  split) of a partition: a pure function of the data and the data seed."""
   splits = runs.load_splits(settings, data_workdir, plan.target)
   alpha = None if partition == 'iid' else plan.alpha
   parts = federated.split_clients(splits['train']['label'], plan.clients,
@@ -116,8 +123,8 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
     FederatedError: the server's tickets are missing (it says how to find
       them), or a client setting cannot run.
   """
-  _check_domains(settings, plan)
-  run_dir, theta_0 = _server_tickets(settings, data_workdir, workdir, plan)
+  check_domains(settings, plan)
+  run_dir, theta_0 = server_tickets(settings, data_workdir, workdir, plan)
   data = runs.data_fingerprint(data_workdir, [plan.server, plan.target])
   out_dir = os.path.join(workdir, 'federated', f'{plan.server}-to-'
                          f'{plan.target}-{plan_hash(settings, plan, data)}')
@@ -136,21 +143,21 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
                                                unit='rounds')
   tags = (lottery.domain_tag(plan.server), lottery.domain_tag(plan.target))
   keys = lottery.fold(roots, lottery.Stream.FEDERATED, *tags)
-  rows, clients = [], {}
+  rows, loaded = [], {}
   try:
     for partition, variant, r in plan_runs:
       path = os.path.join(out_dir, partition, f'{variant}_{r:03d}.jsonl')
       what = f'federated {partition} {variant} ticket round {r}'
       seconds = None
       if not os.path.exists(path):
-        if partition not in clients:  # One partition's data at a time.
-          clients = {partition: _clients(settings, data_workdir, plan,
-                                         partition)}
-        masks, params, sparsity = _variant(run_dir, theta_0, model, roots,
-                                           settings, variant, r, tags)
+        if partition not in loaded:  # One partition's data at a time.
+          loaded = {partition: clients(settings, data_workdir, plan,
+                                       partition)}
+        masks, params, sparsity = variant_init(
+            run_dir, theta_0, model, roots, settings, variant, r, tags)
         progress.start(what, len(seeds))
         start = time.time()
-        found = _shown(program, progress, params, masks, *clients[partition],
+        found = _shown(program, progress, params, masks, *loaded[partition],
                        seeds, keys)
         _write(path, [dict(server=plan.server, target=plan.target,
                            partition=partition, variant=variant,
@@ -168,7 +175,9 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
   return rows
 
 
-def _check_domains(settings: config_lib.Settings, plan: Plan) -> None:
+def check_domains(settings: config_lib.Settings, plan: Plan) -> None:
+  """Raises a FederatedError naming the flag of a server or target domain
+  the data lacks, or of clients in the server's own domain."""
   for flag in ('server', 'target'):
     if getattr(plan, flag) not in settings.data.domains:
       raise federated.FederatedError(
@@ -193,9 +202,11 @@ def _shown(program, progress, params, masks, clients, test, seeds, keys):
                             keys, on_round=on_round)
 
 
-def _variant(run_dir, theta_0, model, roots, settings, variant: str,
-             round_: int, tags: Sequence[int]):
-  """(masks or None, [seeds] initial params, sparsity) of a variant."""
+def variant_init(run_dir, theta_0, model, roots, settings, variant: str,
+                 round_: int, tags: Sequence[int]):
+  """([seeds] masks or None, [seeds] initial params, sparsity) of a
+  variant, from the server's run directory and theta_0 (`server_tickets`);
+  `tags` are the server's and target's `lottery.domain_tag`."""
   if variant == 'dense':
     return None, theta_0, 0.0
   stored = checkpoints.load_round(runs.round_dir(run_dir, 'ticket_reset',

@@ -6,9 +6,10 @@ re-trained here in Flower's simulation engine runs unchanged on a Flower
 deployment across machines:
 
   `client_app`  a ClientApp: its node's part of the target's training split
-                (node_config 'partition-id'), the ticket's mask kept in the
-                node's state once received, `federated.client_update` on
-                the decoded params, the surviving values sent back
+                (node_config 'partition-id' of a `ClientJob`'s clients), the
+                ticket's mask kept in the node's state once received,
+                `federated.client_update` on the decoded params, the
+                surviving values sent back
   `TicketFedAvg` a Flower strategy: samples the round's clients as
                 `federated.sample_clients` does (so both agree), sends the
                 mask once and the surviving values every round, and averages
@@ -17,16 +18,20 @@ deployment across machines:
 Every payload is one raw uint8 Array holding the codec's bytes, so the
 bytes Flower carries are the codec's (`TicketFedAvg.bytes_down`,
 `bytes_up`). One seed per strategy; seeds run as separate Flower runs.
+`flower_study` builds both from a preset for the Flower App
+(experiments/flower_app, `flwr run`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from flwr.app import Array
 from flwr.app import ArrayRecord
 from flwr.app import ConfigRecord
+from flwr.app import Context
 from flwr.app import Message
 from flwr.app import MessageType
 from flwr.app import MetricRecord
@@ -56,51 +61,63 @@ def carried(record: ArrayRecord) -> int:
   return sum(len(a.data) for a in record.values())
 
 
-def client_app(data: Dict[str, np.ndarray], masks_template: PyTree,
-               params_template: PyTree, update: Callable[..., PyTree],
-               root: jax.Array, dtype: str = 'float32') -> ClientApp:
-  """A ClientApp whose node trains on row `partition-id` of `data`.
+@dataclasses.dataclass(frozen=True)
+class ClientJob:
+  """What a node needs to train: every client's rows (`federated.stack_clients`,
+  as numpy; the node uses its 'partition-id' row), one seed's mask and
+  params pytrees (shapes and None leaves) to decode payloads with, the
+  jitted `federated.client_update` with its model, optimiser, epochs and
+  batch size bound, the seed's key (`federated.client_keys`) and the
+  values' dtype on the wire."""
+  data: Dict[str, np.ndarray]
+  masks_template: PyTree
+  params_template: PyTree
+  update: Callable[..., PyTree]
+  root: jax.Array
+  dtype: str = 'float32'
 
-  Args:
-    data: every client's rows (`federated.stack_clients`, as numpy).
-    masks_template, params_template: one seed's mask and params pytrees
-      (shapes and None leaves) to decode payloads with.
-    update: `federated.client_update` with its model, optimiser, epochs and
-      batch size bound (jitted).
-    root: the seed's key (`federated.client_keys`).
-    dtype: the values' dtype on the wire.
-  """
+
+def client_app(job: Callable[[Context], ClientJob]) -> ClientApp:
+  """A ClientApp whose node trains on its row of ``job(context).data``
+  (`job` is called for every message: cache what it builds)."""
   app = ClientApp()
 
   @app.query()
-  def query(msg: Message, context) -> Message:
+  def query(msg: Message, context: Context) -> Message:
     part = int(context.node_config['partition-id'])
     return Message(RecordDict({'node': ConfigRecord({'partition': part})}),
                    reply_to=msg)
 
   @app.train()
-  def train(msg: Message, context) -> Message:
-    part = int(context.node_config['partition-id'])
-    arrays = msg.content['arrays']
-    if 'mask' in arrays:  # The first round this node is sampled.
-      context.state['ticket'] = ArrayRecord({'mask': arrays['mask']})
-    has_mask = 'ticket' in context.state
-    masks = (codec.decode_masks(context.state['ticket']['mask'].data,
-                                masks_template) if has_mask else None)
-    params = codec.decode_values(arrays['values'].data, masks,
-                                 params_template, dtype)
-    round_ = int(msg.content['config']['round'])
-    key = federated.client_keys(root, round_, np.array([part]))[0]
-    mine = jax.tree.map(lambda x: jnp.asarray(x[part]), data)
-    full = masks_lib.make_masks(params) if masks is None else masks
-    new = jax.tree.map(np.asarray, update(params, full, mine, key))
-    reply = RecordDict({
-        'arrays': ArrayRecord({'values': to_array(
-            codec.encode_values(new, masks, dtype))}),
-        'metrics': MetricRecord({'num-examples': int(data['count'][part])})})
-    return Message(reply, reply_to=msg)
+  def train(msg: Message, context: Context) -> Message:
+    return _train(job(context), msg, context)
 
   return app
+
+
+def _train(job: ClientJob, msg: Message, context: Context) -> Message:
+  """A node's local update: decode the global values (and the mask, kept
+  in the node's state the first time it comes), train, send the surviving
+  values back with the node's example count."""
+  part = int(context.node_config['partition-id'])
+  arrays = msg.content['arrays']
+  if 'mask' in arrays:  # The first round this node is sampled.
+    context.state['ticket'] = ArrayRecord({'mask': arrays['mask']})
+  masks = (codec.decode_masks(context.state['ticket']['mask'].data,
+                              job.masks_template)
+           if 'ticket' in context.state else None)
+  params = codec.decode_values(arrays['values'].data, masks,
+                               job.params_template, job.dtype)
+  round_ = int(msg.content['config']['round'])
+  key = federated.client_keys(job.root, round_, np.array([part]))[0]
+  mine = jax.tree.map(lambda x: jnp.asarray(x[part]), job.data)
+  full = masks_lib.make_masks(params) if masks is None else masks
+  new = jax.tree.map(np.asarray, job.update(params, full, mine, key))
+  reply = RecordDict({
+      'arrays': ArrayRecord({'values': to_array(
+          codec.encode_values(new, masks, job.dtype))}),
+      'metrics': MetricRecord({'num-examples': int(job.data['count'][part])})})
+  return Message(reply, reply_to=msg)
 
 
 class TicketFedAvg(Strategy):

@@ -56,8 +56,9 @@ def test_flower_rounds_equal_the_simulation_and_carry_the_codec_bytes():
   update = jax.jit(functools.partial(
       federated.client_update, model=MODEL, tx=TX,
       epochs=settings.local_epochs, batch_size=settings.batch_size))
-  client = flower.client_app(jax.tree.map(np.asarray, clients), masks,
-                             params, update, root)
+  job = flower.ClientJob(jax.tree.map(np.asarray, clients), masks, params,
+                         update, root)
+  client = flower.client_app(lambda context: job)
   strategy = flower.TicketFedAvg(masks, params, CLIENTS, PER_ROUND, seed=0)
   server = ServerApp()
 

@@ -17,8 +17,8 @@ LAYERS = (('files', 'federated_config', 'config', 'curves'), ('batching',), ('da
           ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
           ('lottery',), ('checkpoints', 'results', 'progress', 'codec'),
           ('runs', 'tickets', 'federated', 'flower'),
-          ('study', 'engine', 'federated_study', 'findings', 'phase', 'report',
-           'plots'))
+          ('study', 'engine', 'federated_study', 'flower_study', 'findings',
+           'phase', 'report', 'plots'))
 # Below data preparation: the model, masks, training and the lottery core.
 TRAINING = ('config', 'batching', 'models', 'masks', 'pruning', 'train',
             'sharding', 'fit', 'lottery')
