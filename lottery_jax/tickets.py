@@ -19,13 +19,17 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import jax
 import ml_collections
+import numpy as np
 
 from lottery_jax import checkpoints
+from lottery_jax import codec
 from lottery_jax import config as config_lib
 from lottery_jax import files
 from lottery_jax import fit as fit_lib
 from lottery_jax import lottery
+from lottery_jax import masks as masks_lib
 from lottery_jax import progress as progress_lib
 from lottery_jax import runs
 
@@ -287,6 +291,69 @@ def transfer_all(settings: config_lib.Settings, data_workdir: str,
     if own:
       progress.close()
   return rows
+
+
+WEIGHTS = ('trained', 'init')
+
+
+def export_round(settings: config_lib.Settings, data_workdir: str,
+                 workdir: str, domain: str, strategy: str, round_: int,
+                 seed: int, path: str, weights: str = 'trained',
+                 dtype: str = 'float32') -> Dict[str, int]:
+  """Writes one seed's ticket of a finished round of `domain` to `path`
+  (`codec.export_ticket`: its masks and surviving values) and returns the
+  sizes in bytes: 'ticket' (the file), 'dense' (the seed's dense
+  FULL-MODEL saved densely the same way, `codec.dense_bytes`) and
+  'checkpoint' (the round's orbax checkpoint, per seed).
+
+  `weights`: 'trained', the round's trained params (the sparse model), or
+  'init', the params the round trains from (`lottery.round_init`: theta_0
+  for TICKET-RESET, a fresh draw for TICKET-RANDOM; not TICKET-REWIND).
+
+  Raises:
+    ConfigError: naming the flag of a bad value, or saying how to find a
+      round that is missing.
+  """
+  if strategy not in lottery.STRATEGIES:
+    raise ConfigError(f'--strategy={strategy}: not one of '
+                      f'{", ".join(lottery.STRATEGIES)}')
+  if weights not in WEIGHTS or (weights == 'init'
+                                and lottery.STRATEGIES[strategy].rewind):
+    raise ConfigError(f'--weights={weights}: expected trained or init '
+                      '(init is not kept for TICKET-REWIND)')
+  if seed not in settings.lottery.seed_ids:
+    raise ConfigError(f'--seed={seed}: not one of the preset\'s seeds '
+                      f'{list(settings.lottery.seed_ids)}')
+  data = runs.data_fingerprint(data_workdir, [domain])
+  run_dir = runs.tickets_dir(workdir, domain, settings, data)
+  where = runs.round_dir(run_dir, strategy, round_)
+  if checkpoints.finished_rows(where) is None:
+    raise ConfigError(f'{where}: round {round_} of {strategy} is not '
+                      'finished; find it with experiments.find_tickets and '
+                      'the same --config and --workdir')
+  stored = checkpoints.load_round(where)
+  model = lottery.build_model(settings.model, settings.data.vocab_size)
+  template = lottery.mask_template(model, settings.fit.max_length)
+  i = list(settings.lottery.seed_ids).index(seed)
+  masks = (None if strategy == FULL_MODEL else lottery.seed_slice(
+      checkpoints.fill_none(template, stored['masks']), i))
+  params = stored['params']
+  round0 = checkpoints.load_round(runs.round_dir(run_dir, FULL_MODEL, 0))
+  if weights == 'init':
+    params = lottery.round_init(
+        strategy, round_, lottery.seed_roots(settings.lottery.seed_ids),
+        round0['theta0'], model, settings.fit.max_length, domain, domain)
+  params = jax.tree.map(np.asarray, lottery.seed_slice(params, i))
+  if masks is not None:
+    params = jax.tree.map(np.asarray, masks_lib.apply_masks(params, masks))
+  size = codec.export_ticket(path, masks, params, dtype)
+  stored_bytes = sum(
+      os.path.getsize(os.path.join(d, f))
+      for d, _, names in os.walk(os.path.join(where, checkpoints.CHECKPOINT))
+      for f in names)
+  dense = lottery.seed_slice(round0['params'], i)  # FULL-MODEL's.
+  return {'ticket': size, 'dense': codec.dense_bytes(dense),
+          'checkpoint': stored_bytes // len(settings.lottery.seed_ids)}
 
 
 def run_find_tickets(config: ml_collections.ConfigDict,

@@ -88,8 +88,9 @@ def test_flwr_run_gives_the_rows_of_the_simulation(study, tiny_data_dir_shared,
                 'seed=1')
   try:
     done = subprocess.run(
-        ['flwr', 'run', str(APP), '--stream', '--federation-config',
-         'num-supernodes=3', '--run-config', run_config],
+        [os.path.join(os.path.dirname(sys.executable), 'flwr'), 'run',
+         str(APP), '--stream', '--federation-config', 'num-supernodes=3',
+         '--run-config', run_config],
         env=env, capture_output=True, text=True, timeout=600, check=False)
   finally:  # `flwr run` leaves its local SuperLink running: stop it.
     found = subprocess.run(['pgrep', '-f', str(home)], capture_output=True,

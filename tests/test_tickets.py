@@ -2,6 +2,7 @@
 (runs.py): IMP rounds, strategies, transfer, resuming, errors, at smoke
 sizes on small synthetic data."""
 
+import functools
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from experiments.configs import smoke
 from lottery_jax import checkpoints
+from lottery_jax import codec
 from lottery_jax import config as config_lib
 from lottery_jax import results
 from lottery_jax import runs
@@ -114,6 +116,39 @@ def test_pruned_weights_are_zero_in_saved_tickets(study):
     kept = saved['masks'][name]
     assert not saved['params'][name][~kept].any()
     assert 1 - kept.mean() == pytest.approx(0.75, abs=1e-3)
+
+
+def test_exported_ticket_is_the_round_and_small(study, tmp_path):
+  run_dir = _run_dir(study, 'home')
+  saved = checkpoints.load_round(os.path.join(run_dir, 'ticket_reset',
+                                              'round_002'))
+  export = functools.partial(tickets.export_round, study['settings'],
+                             study['data_workdir'], study['workdir'], 'home')
+  path = str(tmp_path / 'ticket.npz')
+  sizes = export('ticket_reset', 2, 1, path)
+  masks, params = codec.load_ticket(path)
+  for name in ('embedding', 'conv3'):
+    leaf = (lambda t: t[name] if name == 'embedding' else t[name]['kernel'])
+    np.testing.assert_array_equal(leaf(masks), leaf(saved['masks'])[1])
+    np.testing.assert_array_equal(leaf(params), leaf(saved['params'])[1])
+  assert sizes['ticket'] == os.path.getsize(path)
+  assert sizes['ticket'] < 0.5 * sizes['dense']  # 75% sparse.
+  # --weights=init: what TICKET-RANDOM's round 2 trained from (seed 1).
+  export('ticket_random', 2, 1, path, weights='init')
+  _, params = codec.load_ticket(path)
+  home = [init for domain, init, _ in study['inits'] if domain == 'home']
+  np.testing.assert_array_equal(params['embedding'],
+                                home[4]['embedding'][1])
+  for kwargs, flag in (({'weights': 'final'}, '--weights=final'),
+                       ({'seed': 9}, '--seed=9'),
+                       ({'strategy': 'pruned'}, '--strategy=pruned')):
+    args = dict(strategy='ticket_reset', round_=2, seed=0, path=path)
+    args.update(kwargs)
+    with pytest.raises(config_lib.ConfigError, match=flag):
+      export(**args)
+  with pytest.raises(config_lib.ConfigError, match='round 5 of ticket_reset '
+                     'is not finished; find it with experiments.find_tickets'):
+    export('ticket_reset', 5, 0, path)
 
 
 def test_transfer_uses_the_source_masks_and_theta0(study):
