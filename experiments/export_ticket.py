@@ -8,8 +8,9 @@ Writes the round's masks as packed bits and the surviving weights
 (`lottery_jax.codec.export_ticket`; `codec.load_ticket` reads it back
 exactly, `np.load(..., allow_pickle=False)` too) and prints its size
 against the seed's dense FULL-MODEL saved the same way and against the
-round's orbax checkpoint (per seed: masks and trained weights). --weights=init exports what the round trains from
-(theta_0 for TICKET-RESET) instead of its trained weights.
+round's orbax checkpoint (per seed: masks and trained weights).
+--weights=init exports what the round trains from (theta_0 for
+TICKET-RESET) instead of its trained weights.
 """
 
 from absl import flags

@@ -63,12 +63,12 @@ def carried(record: ArrayRecord) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class ClientJob:
-  """What a node needs to train: every client's rows (`federated.stack_clients`,
-  as numpy; the node uses its 'partition-id' row), one seed's mask and
-  params pytrees (shapes and None leaves) to decode payloads with, the
-  jitted `federated.client_update` with its model, optimiser, epochs and
-  batch size bound, the seed's key (`federated.client_keys`) and the
-  values' dtype on the wire."""
+  """What a node needs to train: every client's rows
+  (`federated.stack_clients`, as numpy; the node uses its 'partition-id'
+  row), one seed's mask and params pytrees (shapes and None leaves) to
+  decode payloads with, the jitted `federated.client_update` with its
+  model, optimiser, epochs and batch size bound, the seed's key
+  (`federated.client_keys`) and the values' dtype on the wire."""
   data: Dict[str, np.ndarray]
   masks_template: PyTree
   params_template: PyTree
