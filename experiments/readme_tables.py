@@ -6,10 +6,15 @@ Each table sits between ``<!-- begin:NAME -->`` and ``<!-- end:NAME -->`` in
 README.md and is made from a committed file: `data` from
 docs/data_report.json and docs/baselines.json (what
 `experiments.prepare_data` wrote for the real data, with the linear
-baseline), `divergence` from docs/divergence.json, `tickets` and `transfer`
-(the report's tables) from docs/results/results.jsonl. With --check, nothing
-is written and the exit status says whether README is up to date (the tests
-run this check).
+baseline), `divergence` from docs/divergence.json, and from
+docs/results/ (the study's rows, study.json and the ablation's rows) the
+report's `findings` (the verdicts on the paper's findings), `phase` (the
+phase transition per domain), `baseline` (FULL-MODEL beside the linear
+baseline of docs/baselines.json), `ablation` (the training budget),
+`tickets`, `transfer`, `chance` (seeds at chance per round), `effort`
+(convergence and cost per strategy) and `walltime` (seconds per stage). With
+--check, nothing is written and the exit status says whether README is up
+to date (the tests run this check).
 """
 
 import os
@@ -21,6 +26,8 @@ from absl import app
 from absl import flags
 
 from lottery_jax import files
+from lottery_jax import findings
+from lottery_jax import phase
 from lottery_jax import report
 from lottery_jax import results
 
@@ -61,11 +68,34 @@ def divergence_table(jsd: Dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def findings_text(res: results.Results) -> str:
+  """The report's verdicts on the paper's findings (a), (b) and (c)."""
+  parts = [findings.finding_a(res), findings.finding_b(res)]
+  if res.pairs:
+    parts.append(findings.finding_c(res))
+  return '\n\n'.join(parts)
+
+
+def ablation_text(results_dir: str) -> str:
+  """The training-budget ablation table, or a line saying there is none."""
+  found = report.ablation_runs(results_dir)
+  if found is None:
+    return '(no training-budget ablation in these results)'
+  return phase.ablation_table(*found)
+
+
 def tables(docs: str) -> Dict[str, str]:
   """Every README table, by name, from the files under `docs`."""
-  res = results.Results(results.read_rows(os.path.join(
-      docs, 'results', 'results.jsonl')))
+  results_dir = os.path.join(docs, 'results')
+  rows = results.read_rows(os.path.join(results_dir, 'results.jsonl'))
+  res = results.Results(rows)
+  study = files.read_json(os.path.join(results_dir, 'study.json'))
   return {
+      'findings': findings_text(res),
+      'phase': phase.phase_table(res),
+      'baseline': report.baseline_table(res, files.read_json(os.path.join(
+          docs, 'baselines.json'))),
+      'ablation': ablation_text(results_dir),
       'data': data_table(
           files.read_json(os.path.join(docs, 'data_report.json')),
           files.read_json(os.path.join(docs, 'baselines.json'))),
@@ -73,6 +103,9 @@ def tables(docs: str) -> Dict[str, str]:
           docs, 'divergence.json'))),
       'tickets': report.tickets_table(res),
       'transfer': report.transfer_table(res),
+      'chance': phase.chance_table(res),
+      'effort': report.effort_table(rows, study['config']['train']['epochs']),
+      'walltime': report.stage_times(study),
   }
 
 
@@ -82,12 +115,13 @@ def update(text: str, name: str, table: str) -> str:
   Raises:
     ValueError: the markers are missing.
   """
-  pattern = re.compile(rf'(<!-- begin:{name} -->\n).*?(\n<!-- end:{name} -->)',
-                       re.DOTALL)
+  pattern = re.compile(
+      rf'(<!-- begin:{name} -->\n)(?:.*?\n)?(<!-- end:{name} -->)', re.DOTALL)
   if not pattern.search(text):
     raise ValueError(f'README.md has no <!-- begin:{name} --> ... '
                      f'<!-- end:{name} --> block')
-  return pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
+  return pattern.sub(lambda m: m.group(1) + table + '\n' + m.group(2),
+                     text)
 
 
 def main(argv):
