@@ -12,11 +12,13 @@ report's `findings` (the verdicts on the paper's findings), `phase` (the
 phase transition per domain), `baseline` (FULL-MODEL beside the linear
 baseline of docs/baselines.json), `ablation` (the training budget),
 `tickets`, `transfer`, `chance` (seeds at chance per round), `effort`
-(convergence and cost per strategy) and `walltime` (seconds per stage). With
+(convergence and cost per strategy) and `walltime` (seconds per stage);
+and `federated`, the federated experiment's table from docs/federated/. With
 --check, nothing is written and the exit status says whether README is up
 to date (the tests run this check).
 """
 
+import json
 import os
 import re
 import sys
@@ -25,6 +27,7 @@ from typing import Any, Dict
 from absl import app
 from absl import flags
 
+from lottery_jax import federated_study
 from lottery_jax import files
 from lottery_jax import findings
 from lottery_jax import phase
@@ -84,6 +87,17 @@ def ablation_text(results_dir: str) -> str:
   return phase.ablation_table(*found)
 
 
+def federated_text(docs: str) -> str:
+  """The federated experiment's table (docs/federated/federated.jsonl), or
+  a line saying it has not been run."""
+  path = os.path.join(docs, 'federated', 'federated.jsonl')
+  if not os.path.exists(path):
+    return '(not run on the real data yet)'
+  with open(path) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  return federated_study.table(rows)
+
+
 def tables(docs: str) -> Dict[str, str]:
   """Every README table, by name, from the files under `docs`."""
   results_dir = os.path.join(docs, 'results')
@@ -106,6 +120,7 @@ def tables(docs: str) -> Dict[str, str]:
       'chance': phase.chance_table(res),
       'effort': report.effort_table(rows, study['config']['train']['epochs']),
       'walltime': report.stage_times(study),
+      'federated': federated_text(docs),
   }
 
 
