@@ -58,6 +58,7 @@ class Progress:
                clock: Callable[[], float] = time.monotonic,
                unit: str = 'epochs'):
     self.epochs, self.clock = epochs, clock
+    self.step = unit[:-1] if unit.endswith('s') else unit  # 'epoch'
     self.write = write or (_write_above_bar if bar else (lambda _: None))
     self.bar = tqdm.tqdm(
         total=trainings * epochs, unit=unit, disable=not bar,
@@ -74,7 +75,7 @@ class Progress:
     # The trainings under way, by key: [name, epochs run, epochs left].
     self.running: Dict[Hashable, list] = {}
     self._epoch_start = self.clock()
-    self._update('', 'ETA after the first epoch')
+    self._update('', f'ETA after the first {self.step}')
 
   @classmethod
   def quiet(cls) -> 'Progress':
@@ -99,7 +100,7 @@ class Progress:
     if not self.running:  # Else epochs go on arriving from the others.
       self._epoch_start = self.clock()
     self.running[key] = [f'{what} ({seeds} seeds)', 0, self.epochs]
-    self._update(f'{self.running[key][0]} epoch 1/{self.epochs}')
+    self._update(f'{self.running[key][0]} {self.step} 1/{self.epochs}')
 
   def epoch(self, epoch: int, compiled: bool, key: Hashable = None) -> None:
     """Epoch `epoch` (0-based) of a training finished; `compiled` says
@@ -117,8 +118,8 @@ class Progress:
     training[1] += 1
     training[2] -= 1
     self._advance(1)
-    self._update(f'{training[0]} epoch {min(epoch + 2, self.epochs)}/'
-                 f'{self.epochs}')
+    self._update(f'{training[0]} {self.step} '
+                 f'{min(epoch + 2, self.epochs)}/{self.epochs}')
 
   def finish(self, what: str, rows: Sequence[Dict], seconds: Optional[float],
              key: Hashable = None) -> None:
@@ -149,7 +150,7 @@ class Progress:
   def _update(self, desc: str, eta: Optional[str] = None) -> None:
     if eta is None:
       seconds = self.eta()
-      eta = ('ETA after the first epoch' if seconds is None
+      eta = (f'ETA after the first {self.step}' if seconds is None
              else f'about {duration(seconds)} left')
     self.bar.set_description_str(desc, refresh=False)
     self.bar.set_postfix_str(eta)

@@ -78,3 +78,15 @@ def test_a_command_shows_progress_and_no_third_party_lines(
                    r'\d/2', bar)
   assert re.search(r'about \dm\d\ds left', bar)  # The whole command's ETA.
   assert 'tickets home full_model round 0: test' in result.stdout
+
+
+def test_federated_rounds_are_called_rounds(capsys):
+  clock = Clock()
+  shown = progress.Progress(1, 40, unit='rounds', clock=clock)
+  shown.start('federated iid dense ticket round 0', seeds=5)
+  clock.now += 1.0
+  shown.epoch(0, compiled=False)
+  shown.close()
+  bar = capsys.readouterr().err.replace('\r', '\n')
+  assert 'federated iid dense ticket round 0 (5 seeds) round 2/40' in bar
+  assert '1/40 rounds' in bar and 'epoch' not in bar
