@@ -191,6 +191,15 @@ def _write_curves(settings, data_workdir: str, workdir: str,
           out.write(f.read())
 
 
+def _studied(config: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+  """The part of a recorded config that the study runs: the federated
+  section only when it is a stage (a change to it alone, e.g. to run
+  experiments.federated, keeps the study's record)."""
+  if not config or config.get('federated', {}).get('in_study'):
+    return config
+  return {k: v for k, v in config.items() if k != 'federated'}
+
+
 def _new_invocation(record_path: str, config: ml_collections.ConfigDict,
                     write: progress_lib.Write) -> Dict[str, Any]:
   """study.json's record of this config, with a new invocation begun (a
@@ -198,7 +207,7 @@ def _new_invocation(record_path: str, config: ml_collections.ConfigDict,
   record = (files.read_json(record_path) if os.path.exists(record_path)
             else {})
   wanted = json.loads(json.dumps(config.to_dict()))  # As JSON reads back.
-  if record.get('config') != wanted:
+  if _studied(record.get('config')) != _studied(wanted):
     if record:
       write(f'[study] {record_path}: another config; starting a new record')
     record = {'config': wanted, 'invocations': []}

@@ -11,6 +11,7 @@ import pytest
 
 from experiments.configs import smoke
 from lottery_jax import config as config_lib
+from lottery_jax import files
 from lottery_jax import progress
 from lottery_jax import results
 from lottery_jax import study
@@ -156,6 +157,27 @@ def test_a_failed_stage_keeps_its_time_and_a_new_config_a_new_record(
     record = json.load(f)
   assert len(record['invocations']) == 1
   assert record['config']['lottery']['rounds'] == 1
+
+
+def test_a_federated_setting_alone_keeps_the_study_record(tmp_path):
+  path = str(tmp_path / 'study.json')
+  config = _config()
+
+  def invocations():
+    record = study._new_invocation(path, config, lambda _: None)
+    files.write_json(path, record)
+    return len(record['invocations'])
+
+  assert invocations() == 1
+  config.federated.rounds = 80  # Not a stage of this study: same record.
+  assert invocations() == 2
+  config.federated.in_study = True  # A stage now: another study.
+  assert invocations() == 1
+  config.federated.rounds = 40
+  assert invocations() == 1
+  config.federated.in_study = False
+  config.lottery.rounds = 1
+  assert invocations() == 1
 
 
 def test_a_running_stage_saves_its_time_before_it_ends(tmp_path,
