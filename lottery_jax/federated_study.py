@@ -59,6 +59,13 @@ def round_settings(settings: config_lib.Settings,
       client_chunk=plan.client_chunk)
 
 
+def model_and_optimizer(settings: config_lib.Settings, plan: Plan):
+  """The preset's model and the clients' optimiser (its constant rate)."""
+  model = lottery.build_model(settings.model, settings.data.vocab_size)
+  return model, train_lib.make_optimizer(
+      settings.optimizer.name, plan.learning_rate, settings.optimizer.l2)
+
+
 def server_tickets(settings: config_lib.Settings, data_workdir: str,
                    workdir: str, plan: Plan,
                    rounds: Optional[Sequence[int]] = None
@@ -128,11 +135,9 @@ def run(settings: config_lib.Settings, plan: Plan, data_workdir: str,
   data = runs.data_fingerprint(data_workdir, [plan.server, plan.target])
   out_dir = os.path.join(workdir, 'federated', f'{plan.server}-to-'
                          f'{plan.target}-{plan_hash(settings, plan, data)}')
-  model = lottery.build_model(settings.model, settings.data.vocab_size)
+  model, tx = model_and_optimizer(settings, plan)
   fed = round_settings(settings, plan)
-  program = federated.Program(model, train_lib.make_optimizer(
-      settings.optimizer.name, plan.learning_rate, settings.optimizer.l2),
-                              fed, settings.fit.seed_chunk)
+  program = federated.Program(model, tx, fed, settings.fit.seed_chunk)
   seeds = settings.lottery.seed_ids
   roots = lottery.seed_roots(seeds)
   plan_runs = [(p, v, r) for p in plan.partitions

@@ -37,7 +37,6 @@ from lottery_jax import federated_study
 from lottery_jax import flower
 from lottery_jax import lottery
 from lottery_jax import runs
-from lottery_jax import train as train_lib
 
 PyTree = Any
 Plan = federated_config.FederatedSettings
@@ -84,19 +83,12 @@ def _keys(settings: config_lib.Settings, plan: Plan, seed: int):
   return roots, i, keys[i], tags
 
 
-def _model_and_optimizer(settings: config_lib.Settings, plan: Plan):
-  model = lottery.build_model(settings.model, settings.data.vocab_size)
-  tx = train_lib.make_optimizer(settings.optimizer.name, plan.learning_rate,
-                                settings.optimizer.l2)
-  return model, tx
-
-
 def client_job(settings: config_lib.Settings, plan: Plan, data_workdir: str,
                job: Job) -> flower.ClientJob:
   """A node's `flower.ClientJob` for `job` (its data: the clients' split of
   the target's training split under `job.partition`)."""
   check(settings, job)
-  model, tx = _model_and_optimizer(settings, plan)
+  model, tx = federated_study.model_and_optimizer(settings, plan)
   roots, i, root, _ = _keys(settings, plan, job.seed)
   clients, _ = federated_study.clients(settings, data_workdir, plan,
                                        job.partition)
@@ -126,7 +118,7 @@ def serve(grid, settings: config_lib.Settings, plan: Plan,
   run_dir, theta_0 = federated_study.server_tickets(
       settings, data_workdir, workdir, plan,
       [job.ticket_round] if job.ticket_round else [])
-  model, tx = _model_and_optimizer(settings, plan)
+  model, tx = federated_study.model_and_optimizer(settings, plan)
   roots, i, _, tags = _keys(settings, plan, job.seed)
   masks, params, sparsity = federated_study.variant_init(
       run_dir, theta_0, model, roots, settings, job.variant,
@@ -135,9 +127,8 @@ def serve(grid, settings: config_lib.Settings, plan: Plan,
   params = jax.tree.map(np.asarray, lottery.seed_slice(params, i))
   program = federated.Program(
       model, tx, federated_study.round_settings(settings, plan))
-  _, test = federated_study.clients(settings, data_workdir, plan,
-                                    job.partition)
-  test = batching.bucketize(test)
+  test = batching.bucketize(
+      runs.load_splits(settings, data_workdir, plan.target)['test'])
   strategy = flower.TicketFedAvg(masks, params, plan.clients, plan.per_round,
                                  job.seed, plan.dtype)
   accuracy: Dict[int, float] = {}
