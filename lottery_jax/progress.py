@@ -9,8 +9,10 @@ epochs still to run times the mean seconds of the epochs run so far,
 leaving out the epochs that compiled a program (tqdm's own rate would count
 them and guess far too long at the start). With early stopping a training
 runs fewer epochs than the most: the epochs still to run are the trainings
-left times the mean epochs of the trainings finished so far. A line per
-finished training is written above the bar.
+left times the mean epochs of the trainings finished so far, those found on
+disk included (their rows' `epochs_run`), so that a resumed command does
+not expect the most epochs of every training left. A line per finished
+training is written above the bar.
 
 Library calls make their own `Progress` unless given one; pass
 `Progress.quiet()` to see nothing.
@@ -70,8 +72,8 @@ class Progress:
     self.timed_seconds = 0.0  # Of the epochs that compiled nothing.
     self.timed_epochs = 0
     self.finished = 0  # Trainings finished or found on disk.
-    self.trained = 0  # Of those, trained here, and their epochs run:
-    self.trained_epochs = 0
+    self.trained = 0  # Of those, the ones whose epochs are known:
+    self.trained_epochs = 0  # their epochs run (the most of their seeds).
     # The trainings under way, by key: [name, epochs run, epochs left].
     self.running: Dict[Hashable, list] = {}
     self._epoch_start = self.clock()
@@ -133,6 +135,10 @@ class Progress:
       self._advance(training[2])
     else:
       self._advance(self.epochs)
+      run = [r['epochs_run'] for r in rows if 'epochs_run' in r]
+      if run:  # Found on disk: the fit loop ran as long as its last seed.
+        self.trained += 1
+        self.trained_epochs += max(run)
     acc = np.array([r['test_accuracy'] for r in rows])
     self.write(f'{what}: test {acc.mean():.4f} +- {acc.std():.4f} at '
                f'{100 * rows[0]["sparsity"]:.2f}% sparsity'

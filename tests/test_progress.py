@@ -51,6 +51,25 @@ def test_eta_leaves_compiling_epochs_out_and_counts_skipped_ones():
       'sparsity (resumed)']
 
 
+def test_a_resumed_command_expects_the_epochs_its_found_trainings_ran():
+  clock = Clock()
+  shown = progress.Progress(4, 10, bar=False, write=lambda _: None,
+                            clock=clock)
+  # Two trainings found on disk: their seeds stopped after 3-4 and 2-6
+  # epochs, so the fit loops ran 4 and 6 epochs.
+  for run in ((3, 4), (2, 6)):
+    rows = [dict(r, epochs_run=e) for r, e in zip(_rows(0.8), run)]
+    shown.finish('tickets home ticket_reset round 1', rows, None)
+  shown.start('tickets home ticket_reset round 2', seeds=2)
+  clock.now += 30.0
+  shown.epoch(0, compiled=True)
+  clock.now += 3.0
+  shown.epoch(1, compiled=False)
+  # Expected 5 epochs a training: 3 left of this one and 5 of the last, at
+  # 3 s each (not 8 + 10 epochs as the most would have it).
+  assert shown.eta() == pytest.approx((3 + 5) * 3.0)
+
+
 def test_quiet_shows_nothing(capsys):
   quiet = progress.Progress.quiet()
   quiet.start('x', 1)
