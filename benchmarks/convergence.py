@@ -24,10 +24,14 @@ from absl import app
 from absl import flags
 import jax
 import numpy as np
+from scipy import sparse
+from sklearn import decomposition
+from sklearn import feature_extraction
 
 from lottery_jax import config as config_lib
 from lottery_jax import lottery
 from lottery_jax import runs
+from lottery_jax.data import vocab as vocab_lib
 
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Review files.')
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/sweep', 'Prepared data.')
@@ -71,6 +75,18 @@ CANDIDATES: Dict[str, Dict[str, Any]] = {
                           max_length=256, learning_rate=3e-3, epochs=25,
                           patience=4, buckets=(128, 256)),
 }
+# Toward the linear baseline: the cpu preset's model with another dropout
+# rate, or its embedding initialised otherwise than N(0, 1) (`embed_init`:
+# ('normal', std), or 'svd': the train split's TF-IDF document-piece matrix
+# factored by a truncated SVD, scaled to std 1; `embedding_init`).
+_CPU = CANDIDATES['e32_256_lr3_w200_b']
+CANDIDATES.update({
+    'cpu_drop0.1': dict(_CPU, dropout_rate=0.1),
+    'cpu_drop0.5': dict(_CPU, dropout_rate=0.5),
+    'cpu_emb0.1': dict(_CPU, embed_init=('normal', 0.1)),
+    'cpu_emb0.3': dict(_CPU, embed_init=('normal', 0.3)),
+    'cpu_emb_svd': dict(_CPU, embed_init='svd'),
+})
 _MODEL_KEYS = ('embed_dim', 'channels', 'hidden', 'dropout_rate', 'conv')
 
 
@@ -80,9 +96,32 @@ def candidate_config(name: str):
   config.train.seed_chunk = 1
   config.lottery.seeds = 1
   for key, value in CANDIDATES[name].items():
+    if key == 'embed_init':
+      continue  # Not a config value: `train_one` draws it.
     section = config.model if key in _MODEL_KEYS else config.train
     setattr(section, key, value)
   return config
+
+
+def embedding_init(how, train: Dict[str, np.ndarray], shape,
+                   seed: int) -> np.ndarray:
+  """An [vocab, dim] embedding drawn as `how` says (see CANDIDATES)."""
+  vocab, dim = shape
+  if how != 'svd':
+    _, std = how
+    return np.random.default_rng(seed).normal(0.0, std, shape).astype(
+        np.float32)
+  rows = np.repeat(np.arange(len(train['tokens'])), train['tokens'].shape[1])
+  pieces = train['tokens'].reshape(-1)
+  keep = pieces != vocab_lib.PAD_ID
+  counts = sparse.csr_matrix(
+      (np.ones(keep.sum()), (rows[keep], pieces[keep])),
+      shape=(len(train['tokens']), vocab))
+  tfidf = feature_extraction.text.TfidfTransformer(sublinear_tf=True)
+  svd = decomposition.TruncatedSVD(dim, random_state=seed)
+  svd.fit(tfidf.fit_transform(counts))
+  embedding = svd.components_.T  # [vocab, dim]
+  return (embedding / embedding.std()).astype(np.float32)
 
 
 def train_one(name: str, domain: str, data_workdir: str) -> Dict[str, Any]:
@@ -92,6 +131,11 @@ def train_one(name: str, domain: str, data_workdir: str) -> Dict[str, Any]:
   model = program.model
   roots = lottery.seed_roots([_SEED.value])
   theta_0 = lottery.theta0(model, roots, settings.fit.max_length)
+  how = CANDIDATES[name].get('embed_init')
+  if how is not None:
+    theta_0 = dict(theta_0, embedding=embedding_init(  # [1, vocab, dim]
+        how, splits['train'], theta_0['embedding'].shape[1:],
+        _SEED.value)[None])
   masks = lottery.dense_masks(lottery.mask_template(
       model, settings.fit.max_length), 1)
   curve, times = [], []
@@ -130,20 +174,24 @@ def read_rows(path: str):
 
 
 def table(rows) -> str:
-  """One line per candidate: test accuracy per domain, best epoch / epochs
-  run, seconds per epoch (mean over domains) and per training (sum)."""
+  """One line per candidate: test accuracy per domain (the mean over the
+  seeds run), the seeds, best epoch / epochs run, seconds per epoch (mean
+  over domains) and per training."""
   domains = list(dict.fromkeys(r['domain'] for r in rows))
   lines = ['| candidate | ' + ' | '.join(domains)
-           + ' | best / run epochs | s per epoch | s per training |',
-           '|---' * (len(domains) + 4) + '|']
+           + ' | seeds | best / run epochs | s per epoch | s per training |',
+           '|---' * (len(domains) + 5) + '|']
   for name in dict.fromkeys(r['candidate'] for r in rows):
-    mine = {r['domain']: r for r in rows if r['candidate'] == name}
-    cells = [f"{mine[d]['test_accuracy']:.3f}" if d in mine else ''
-             for d in domains]
-    got = list(mine.values())
+    got = [r for r in rows if r['candidate'] == name]
+    cells = []
+    for d in domains:
+      acc = [r['test_accuracy'] for r in got if r['domain'] == d]
+      cells.append(f'{np.mean(acc):.3f}' if acc else '')
+    seeds = sorted({r['seed'] for r in got})
     lines.append(
         f'| {name} | ' + ' | '.join(cells)
-        + f" | {np.mean([r['best_epoch'] for r in got]):.1f} / "
+        + f" | {','.join(map(str, seeds))}"
+        f" | {np.mean([r['best_epoch'] for r in got]):.1f} / "
         f"{np.mean([r['epochs_run'] for r in got]):.1f}"
         f" | {np.mean([r['seconds_per_epoch'] for r in got]):.2f}"
         f" | {np.mean([r['seconds'] for r in got]):.0f} |")
