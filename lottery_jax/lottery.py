@@ -99,6 +99,7 @@ def build_model(settings: config_lib.ModelSettings,
                         widths=tuple(settings.widths),
                         channels=settings.channels, hidden=settings.hidden,
                         dropout_rate=settings.dropout_rate,
+                        embed_init_std=settings.embed_init_std,
                         conv_impl=settings.conv)
 
 

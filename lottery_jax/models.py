@@ -153,6 +153,7 @@ class TextCNN(nn.Module):
     hidden: width of the hidden dense layer (117).
     num_classes: 2.
     dropout_rate: dropout on the embedded tokens (0.285).
+    embed_init_std: the embedding's init is N(0, embed_init_std^2) (1).
     pad_id: the token whose embedding is zero.
     conv_impl: 'matmul' or 'xla', see `Conv1D`.
   """
@@ -163,6 +164,7 @@ class TextCNN(nn.Module):
   hidden: int = 117
   num_classes: int = 2
   dropout_rate: float = 0.285
+  embed_init_std: float = 1.0
   pad_id: int = 0
   conv_impl: str = 'matmul'
 
@@ -179,8 +181,9 @@ class TextCNN(nn.Module):
     Returns:
       float32 [batch, num_classes].
     """
-    embedding = self.param('embedding', nn.initializers.normal(stddev=1.0),
-                           (self.vocab_size, self.embed_dim))
+    embedding = self.param(
+        'embedding', nn.initializers.normal(stddev=self.embed_init_std),
+        (self.vocab_size, self.embed_dim))
     x = jnp.take(embedding, tokens, axis=0)
     # Zero pad embedding whatever the (trainable) row holds, so padding
     # contributes nothing and receives no gradient.

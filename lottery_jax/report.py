@@ -256,7 +256,10 @@ def _config_lines(config: Dict[str, Any]) -> List[str]:
   return [
       f'Model: embedding {m["embed_dim"]}, widths {tuple(m["widths"])} x '
       f'{m["channels"]} channels, hidden {m["hidden"]}, dropout '
-      f'{m["dropout_rate"]}; {_schedule(t)}, batch '
+      f'{m["dropout_rate"]}'
+      + (f', embedding init N(0, {m["embed_init_std"]:g}^2)'
+         if m.get('embed_init_std', 1.0) != 1.0 else '')
+      + f'; {_schedule(t)}, batch '
       f'{t["batch_size"]}, {t["optimizer"]} lr {t["learning_rate"]}'
       + (f' after a {t["warmup_steps"]}-step warm-up'
          if t.get('warmup_steps') else '') + ', L2 '

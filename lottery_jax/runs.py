@@ -141,13 +141,22 @@ def load_splits(settings: config_lib.Settings, data_workdir: str,
 # Run directories.
 
 
+# Model settings added after runs were first named, with the value every
+# earlier run had: hashed only when set otherwise, so those runs keep their
+# names (and resume).
+_ADDED_LATER = {'embed_init_std': 1.0}
+_NOT_ADDED = object()
+
+
 def run_hash(settings: config_lib.Settings, data: Dict[str, str]) -> str:
   """The hash that names a run: what changes its numbers. Rounds and
   strategies are left out: adding some continues the same run."""
   lot = settings.lottery
+  model = {k: v for k, v in vars(settings.model).items()
+           if _ADDED_LATER.get(k, _NOT_ADDED) != v}
   relevant = {
       'data': data,
-      'model': settings.model, 'optimizer': settings.optimizer,
+      'model': model, 'optimizer': settings.optimizer,
       'fit': settings.fit,
       'lottery': [lot.prune_fraction, lot.seeds, lot.seed_offset,
                   lot.rewind_steps],

@@ -194,10 +194,27 @@ def _write_curves(settings, data_workdir: str, workdir: str,
 def _studied(config: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
   """The part of a recorded config that the study runs: the federated
   section only when it is a stage (a change to it alone, e.g. to run
-  experiments.federated, keeps the study's record)."""
-  if not config or config.get('federated', {}).get('in_study'):
+  experiments.federated, keeps the study's record). Keys added to the
+  config after it was recorded read as their defaults."""
+  if not config:
+    return config
+  config = _with_defaults(config, json.loads(json.dumps(
+      config_lib.get_config().to_dict())))
+  if config.get('federated', {}).get('in_study'):
     return config
   return {k: v for k, v in config.items() if k != 'federated'}
+
+
+def _with_defaults(config: Dict[str, Any],
+                   defaults: Dict[str, Any]) -> Dict[str, Any]:
+  """`config` with the keys it lacks taken from `defaults` (nested)."""
+  merged = dict(config)
+  for key, value in defaults.items():
+    if key not in merged:
+      merged[key] = value
+    elif isinstance(value, dict) and isinstance(merged[key], dict):
+      merged[key] = _with_defaults(merged[key], value)
+  return merged
 
 
 def _new_invocation(record_path: str, config: ml_collections.ConfigDict,

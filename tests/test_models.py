@@ -49,6 +49,16 @@ def test_initialisers_follow_the_paper():
     assert bias.max() <= bound
 
 
+def test_embedding_init_std_scales_the_embedding_alone():
+  paper = _init(_model(vocab_size=400, embed_dim=50))
+  small = _init(_model(vocab_size=400, embed_dim=50, embed_init_std=0.1))
+  np.testing.assert_allclose(small['embedding'], 0.1 * paper['embedding'],
+                             rtol=1e-5)
+  for name in ('conv3', 'hidden', 'output'):
+    np.testing.assert_array_equal(small[name]['kernel'],
+                                  paper[name]['kernel'])
+
+
 def test_logits_do_not_depend_on_padding():
   model = _model()
   params = _init(model)

@@ -1,6 +1,7 @@
 """Tests of the run layer's own pieces: run names from the prepared data,
 refusing to resume on other data, rows that all seeds agree on."""
 
+import dataclasses
 import os
 import pathlib
 import shutil
@@ -63,6 +64,28 @@ def test_the_same_data_prepared_again_keeps_its_name(tiny_data_dir,
   again = runs.prepare_data(settings.data, tiny_data_dir, str(tmp_path / 'b'))
   assert runs.data_fingerprint(again, ['home', 'books']) == (
       runs.data_fingerprint(first, ['home', 'books']))
+
+
+def test_a_model_setting_added_later_names_runs_only_when_set():
+  data = {'vocab': 'v', 'home': 'h'}
+  paper = _settings()
+  before = dataclasses.replace(paper, model=_ModelBefore(
+      **{k: v for k, v in vars(paper.model).items() if k != 'embed_init_std'}))
+  assert runs.run_hash(paper, data) == runs.run_hash(before, data)
+  smaller = dataclasses.replace(paper, model=dataclasses.replace(
+      paper.model, embed_init_std=0.1))
+  assert runs.run_hash(smaller, data) != runs.run_hash(paper, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ModelBefore:
+  """ModelSettings as it was before embed_init_std."""
+  embed_dim: int
+  widths: tuple
+  channels: int
+  hidden: int
+  dropout_rate: float
+  conv: str
 
 
 def test_a_run_directory_of_other_data_is_refused(tmp_path):

@@ -180,6 +180,20 @@ def test_a_federated_setting_alone_keeps_the_study_record(tmp_path):
   assert invocations() == 1
 
 
+def test_a_config_recorded_before_a_key_was_added_keeps_its_record(
+    tmp_path):
+  path = str(tmp_path / 'study.json')
+  config = _config()
+  record = study._new_invocation(path, config, lambda _: None)
+  del record['config']['model']['embed_init_std']  # Added later, default.
+  files.write_json(path, record)
+  assert len(study._new_invocation(path, config, lambda _: None)[
+      'invocations']) == 2
+  config.model.embed_init_std = 0.1  # Not the default: another config.
+  assert len(study._new_invocation(path, config, lambda _: None)[
+      'invocations']) == 1
+
+
 def test_a_running_stage_saves_its_time_before_it_ends(tmp_path,
                                                        monkeypatch):
   # A process killed mid-stage keeps the time up to the last tick.
