@@ -56,10 +56,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.channels = 127
   config.model.hidden = 117
   config.model.dropout_rate = 0.285
-  # The embedding's init N(0, std^2): the paper's (PyTorch's) std 1.
-  # docs/convergence.md measured 0.1 on the cpu model: +1.3 points, and
-  # about 44% fewer epochs to its plateau.
-  config.model.embed_init_std = 1.0
+  config.model.embed_init_std = 1.0  # N(0, std^2); docs/convergence.md
   # Same results: 'matmul' (a matmul per tap) batches well over vmapped
   # seeds; 'xla' (lax.conv) is the fastest with train.seed_chunk = 1 (CPU).
   config.model.conv = 'matmul'
@@ -121,8 +118,7 @@ def data_config() -> ml_collections.ConfigDict:
   # comma-separated list of glob patterns in `files` (relative to data_dir or
   # absolute) that replace the layout's.
   config.layout = 'shared'
-  config.files = ml_collections.ConfigDict(
-      {d: '' for d in DOMAINS})
+  config.files = ml_collections.ConfigDict({d: '' for d in DOMAINS})
   config.data_seed = 0
   # Examples per split, both classes together; 0 takes the largest balanced
   # 2:1:1 split that the domain allows (the paper: 20000/10000/10000).
@@ -270,13 +266,12 @@ def names(value: str) -> Tuple[str, ...]:
 def data_settings(data: ml_collections.ConfigDict) -> DataSettings:
   """``config.data`` as DataSettings, checked."""
   _check_keys(data, data_config(), 'data')
-  for flag, value, low in (('vocab_size', data.vocab_size, 1),
-                           ('data_seed', data.data_seed, 0),
-                           ('max_length', data.max_length, 1),
-                           ('max_per_class', data.max_per_class, 0),
-                           ('train_size', data.train_size, 0),
-                           ('valid_size', data.valid_size, 0),
-                           ('test_size', data.test_size, 0)):
+  for flag, value, low in (
+      ('vocab_size', data.vocab_size, 1), ('data_seed', data.data_seed, 0),
+      ('max_length', data.max_length, 1),
+      ('max_per_class', data.max_per_class, 0),
+      ('train_size', data.train_size, 0), ('valid_size', data.valid_size, 0),
+      ('test_size', data.test_size, 0)):
     if value < low:
       raise ConfigError(f'--config.data.{flag}={value} must be >= {low}')
   if not names(data.domains):
@@ -302,28 +297,24 @@ def settings(config: ml_collections.ConfigDict) -> Settings:
   m, t, lot, tr = config.model, config.train, config.lottery, config.transfer
   result = Settings(
       data=data_settings(config.data),
-      model=ModelSettings(embed_dim=m.embed_dim, widths=tuple(m.widths),
-                          channels=m.channels, hidden=m.hidden,
-                          dropout_rate=m.dropout_rate, conv=m.conv,
-                          embed_init_std=m.embed_init_std),
+      # config.model's keys are ModelSettings' fields.
+      model=ModelSettings(**{**m.to_dict(), 'widths': tuple(m.widths)}),
       optimizer=OptimizerSettings(name=t.optimizer,
                                   learning_rate=t.learning_rate, l2=t.l2,
                                   warmup_steps=t.warmup_steps),
-      fit=FitSettings(batch_size=t.batch_size,
-                      eval_batch_size=t.eval_batch_size, epochs=t.epochs,
-                      patience=t.patience, min_epochs=t.min_epochs,
-                      max_length=t.max_length,
-                      buckets=tuple(t.buckets), seed_chunk=t.seed_chunk),
-      lottery=LotterySettings(domains=names(lot.domains),
-                              strategies=names(lot.strategies),
-                              rounds=lot.rounds,
-                              prune_fraction=lot.prune_fraction,
-                              seeds=lot.seeds, seed_offset=lot.seed_offset,
-                              rewind_steps=lot.rewind_steps),
-      transfer=TransferSettings(sources=names(tr.sources),
-                                targets=names(tr.targets),
-                                strategies=names(tr.strategies),
-                                save_params=tr.save_params))
+      fit=FitSettings(
+          batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
+          epochs=t.epochs, patience=t.patience, min_epochs=t.min_epochs,
+          max_length=t.max_length, buckets=tuple(t.buckets),
+          seed_chunk=t.seed_chunk),
+      lottery=LotterySettings(
+          domains=names(lot.domains), strategies=names(lot.strategies),
+          rounds=lot.rounds, prune_fraction=lot.prune_fraction,
+          seeds=lot.seeds, seed_offset=lot.seed_offset,
+          rewind_steps=lot.rewind_steps),
+      transfer=TransferSettings(
+          sources=names(tr.sources), targets=names(tr.targets),
+          strategies=names(tr.strategies), save_params=tr.save_params))
   try:
     fed = federated_config.federated_settings(config.federated)
   except federated_config.FederatedConfigError as e:
@@ -357,7 +348,7 @@ def _check(s: Settings) -> None:
       if name not in allowed:
         raise ConfigError(f'--config.{flag}: unknown strategy {name!r}; '
                           f'known: {", ".join(allowed)}')
-  f, m = s.fit, s.model
+  f, m, o = s.fit, s.model, s.optimizer
   for flag, value, low in (
       ('lottery.rounds', lot.rounds, 0), ('lottery.seeds', lot.seeds, 1),
       ('lottery.rewind_steps', lot.rewind_steps, 0),
@@ -366,7 +357,7 @@ def _check(s: Settings) -> None:
       ('train.max_length', f.max_length, 1),
       ('train.patience', f.patience, 0),
       ('train.min_epochs', f.min_epochs, 0),
-      ('train.warmup_steps', s.optimizer.warmup_steps, 0),
+      ('train.warmup_steps', o.warmup_steps, 0), ('train.l2', o.l2, 0),
       ('train.seed_chunk', f.seed_chunk, 0),
       ('model.embed_dim', m.embed_dim, 1), ('model.channels', m.channels, 1),
       ('model.hidden', m.hidden, 1)):
@@ -381,14 +372,13 @@ def _check(s: Settings) -> None:
   if any(b < 1 for b in f.buckets):
     raise ConfigError(f'--config.train.buckets={f.buckets}: lengths must be '
                       'positive')
-  o = s.optimizer
-  if not o.learning_rate > 0 or o.l2 < 0 or not 0 <= m.dropout_rate < 1:
-    raise ConfigError('--config.train.learning_rate must be > 0, '
-                      '--config.train.l2 >= 0 and --config.model.dropout_rate'
-                      ' in [0, 1)')
-  if not m.embed_init_std > 0:
-    raise ConfigError(f'--config.model.embed_init_std={m.embed_init_std}: '
-                      'the embedding init std must be > 0')
+  for flag, value in (('train.learning_rate', o.learning_rate),
+                      ('model.embed_init_std', m.embed_init_std)):
+    if not value > 0:
+      raise ConfigError(f'--config.{flag}={value} must be > 0')
+  if not 0 <= m.dropout_rate < 1:
+    raise ConfigError(f'--config.model.dropout_rate={m.dropout_rate} must '
+                      'be in [0, 1)')
   for flag, value, allowed in (('model.conv', m.conv, CONV_IMPLS),
                                ('train.optimizer', o.name, OPTIMIZERS)):
     if value not in allowed:

@@ -46,7 +46,11 @@ def test_data_record_has_the_shape_of_config_data():
      r'--config.lottery.rewind_steps=-1 must be >= 0'),
     ('model', 'conv', 'fft', r"--config.model.conv='fft': matmul or xla"),
     ('model', 'embed_init_std', 0.0,
-     r'--config.model.embed_init_std=0.0: the embedding init std must be'),
+     r'--config.model.embed_init_std=0.0 must be > 0'),
+    ('train', 'learning_rate', 0.0,
+     r'--config.train.learning_rate=0.0 must be > 0'),
+    ('model', 'dropout_rate', 1.0,
+     r'--config.model.dropout_rate=1.0 must be in \[0, 1\)'),
     ('train', 'min_epochs', 16, r'--config.train.min_epochs=16 > train.epochs'),
     ('federated', 'alpha', 0.0, r'--config.federated.alpha=0.0 must be > 0'),
     ('federated', 'per_round', 11, r'--config.federated.per_round=11: must '
