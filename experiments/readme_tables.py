@@ -27,6 +27,7 @@ from typing import Any, Dict
 from absl import app
 from absl import flags
 
+from lottery_jax import failures
 from lottery_jax import federated_study
 from lottery_jax import files
 from lottery_jax import findings
@@ -117,7 +118,7 @@ def tables(docs: str) -> Dict[str, str]:
           docs, 'divergence.json'))),
       'tickets': report.tickets_table(res),
       'transfer': report.transfer_table(res),
-      'chance': phase.chance_table(res),
+      'chance': failures.chance_table(res),
       'effort': report.effort_table(rows, study['config']['train']['epochs']),
       'walltime': report.stage_times(study),
       'federated': federated_text(docs),

@@ -19,8 +19,8 @@ own rounds, from the saved rows alone:
   `phase_table`   the markdown table of all four, a row per domain
   `ablation_table` one domain under several training budgets: FULL-MODEL and
                   RESET - RANDOM at moderate sparsity and ~90%
-  `chance_table`  seeds at chance per strategy and round (all domains):
-                  failures that a few seeds' mean and std hide
+
+Seeds at chance per strategy and round, and their test: `failures`.
 
 Strategies a study lacks (older results have no TICKET-REINIT,
 TICKET-REWIND or RANDOM-PRUNING) get no column. A domain whose rows cannot
@@ -48,10 +48,6 @@ CONTROLS = ('ticket_random', 'ticket_reinit')
 # RESET minus each of these at the round nearest ~90%, in column order.
 GAPS = ('ticket_random', 'ticket_reinit', 'ticket_rewind', 'random_pruning')
 WITHIN = 0.01  # "Within 1 point of FULL-MODEL", as a fraction.
-# A seed at most this test accuracy is "at chance" (balanced splits: 0.5).
-CHANCE = 0.51
-CHANCE_ROWS = ('ticket_reset', 'ticket_rewind', 'ticket_random',
-               'ticket_reinit', 'random_pruning')
 # "Moderate sparsity" in the ablation table: the rounds between these.
 MODERATE = (0.5, 0.8)
 _welch = findings._welch  # pylint: disable=protected-access
@@ -344,30 +340,6 @@ def _ablation_lines(label: str, res: Results, domain: str,
                  f'{_percent(res.sparsity[res.ticket(domain, RESET, r)])} | '
                  f'{findings.cell(reset)} | {findings.cell(random)} | {gap} |')
   return lines
-
-
-def chance_table(res: Results, chance: float = CHANCE) -> str:
-  """Seeds at chance (test accuracy <= `chance`) per strategy and pruned
-  round, over every domain: 'k/n' of the n seeds (markdown; columns headed
-  by the first domain's RESET sparsity)."""
-  strategies = present(res, CHANCE_ROWS)
-  rounds = sorted({k[4] for k in res.acc if k[0] == 'tickets' and k[4] > 0})
-  if not strategies or not rounds:
-    return ''
-  first = res.domains[0]
-  at = {r: res.sparsity.get(res.ticket(first, RESET, r)) for r in rounds}
-  lines = ['| strategy | ' + ' | '.join(
-      f'round {r}' + (f' ({_percent(at[r])})' if at[r] else '')
-      for r in rounds) + ' |', '|---|' + '---:|' * len(rounds)]
-  for strategy in strategies:
-    cells = []
-    for r in rounds:
-      seeds = [a for d in res.domains
-               for a in res.acc.get(res.ticket(d, strategy, r), [])]
-      cells.append(f'{sum(a <= chance for a in seeds)}/{len(seeds)}'
-                   if seeds else '-')
-    lines.append(f'| {NAMES[strategy]} | ' + ' | '.join(cells) + ' |')
-  return '\n'.join(lines)
 
 
 def ablation_table(runs: Mapping[str, Sequence[Dict[str, Any]]],

@@ -1,7 +1,8 @@
 """The study's markdown report: the findings (`findings.py`), the
-per-domain phase transition (`phase.py`), tables of Figures 1, 3 and 4, the
-linear baseline beside FULL-MODEL, a training-budget ablation, and wall
-times, from a results directory alone (`make_report` lists its files)."""
+per-domain phase transition (`phase.py`) and seeds at chance
+(`failures.py`), tables of Figures 1, 3 and 4, the linear baseline beside
+FULL-MODEL, a training-budget ablation, and wall times, from a results
+directory alone (`make_report` lists its files)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from lottery_jax import failures
 from lottery_jax import files
 from lottery_jax import findings
 from lottery_jax import phase
@@ -38,15 +40,8 @@ def near_round(res: Results, experiment: str, source: str, target: str,
 
   Near and nearest are measured as `findings.kept_ratio`: a round is near
   when it keeps between 1 / `findings.NEAR_FACTOR` and that many times what
-  `sparsity` keeps (~50%: 0-75%, ~90%: 80-95%, ~99%: 98-99.5%).
-
-  Args:
-    res: the results.
-    experiment, source, target, strategy: the run.
-    sparsity: the column's target, a fraction below 1.
-
-  Returns:
-    The round, or None when no round is near (or the run has none).
+  `sparsity` (the column's target, a fraction below 1) keeps (~50%: 0-75%,
+  ~90%: 80-95%, ~99%: 98-99.5%). None also when the run has no rounds.
   """
   def ratio(r):
     return findings.kept_ratio(
@@ -287,11 +282,12 @@ def _phase_section(res: Results, up_to: float) -> List[str]:
       'which RESET\'s mean is never more than '
       f'{100 * phase.WITHIN:g} point below FULL-MODEL\'s (above it is '
       'fine).', '', phase.phase_table(res, up_to), '',
-      'Seeds at chance (test accuracy at most '
-      f'{phase.CHANCE:g} on the balanced test split), '
-      'summed over the domains. A mean over a few seeds hides these '
-      'failures; they make the large spread of the fresh inits at extreme '
-      'sparsity.', '', phase.chance_table(res), '']
+      f'Seeds at chance (test accuracy at most {failures.CHANCE:g} on the '
+      'balanced test split), summed over the domains: a mean over a few '
+      'seeds hides these failures. The last column pools the rounds beyond '
+      f'the one nearest {100 * up_to:g}% and tests whether a strategy fails '
+      'more often than TICKET-RESET there (one-sided Fisher exact test).', '',
+      failures.chance_table(res, up_to), '']
 
 
 def _baseline_section(res: Results, results_dir: str) -> List[str]:

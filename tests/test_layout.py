@@ -18,7 +18,7 @@ LAYERS = (('files', 'federated_config', 'config', 'curves'), ('batching',), ('da
           ('lottery',), ('checkpoints', 'results', 'progress', 'codec'),
           ('runs', 'tickets', 'federated', 'flower'),
           ('study', 'engine', 'federated_study', 'flower_study', 'findings',
-           'phase', 'report', 'plots'))
+           'phase', 'failures', 'report', 'plots'))
 # Below data preparation: the model, masks, training and the lottery core.
 TRAINING = ('config', 'batching', 'models', 'masks', 'pruning', 'train',
             'sharding', 'fit', 'lottery')

@@ -272,18 +272,3 @@ def test_plot_tickets_draws_the_new_strategies(tmp_path, monkeypatch):
   lines = saved[0].axes[0].get_lines()
   assert len({(l.get_color(), l.get_linestyle(), l.get_marker())
               for l in lines}) == len(lines)
-
-
-def test_seeds_at_chance_counted_per_strategy_and_round_over_domains():
-  # RANDOM near 0.5 in round 2 of both domains and in round 1 of home only;
-  # of those seeds, the ones with 0.5 + offset <= CHANCE count.
-  rows = (_rows({'ticket_reset': [0.8, 0.8], 'ticket_random': [0.8, 0.5]})
-          + _rows({'ticket_reset': [0.8, 0.8], 'ticket_random': [0.5, 0.5]},
-                  domain='home'))
-  table = phase.chance_table(results.Results(rows)).splitlines()
-  assert table[0] == '| strategy | round 1 (55.0%) | round 2 (79.8%) |'
-  at_chance = sum(0.5 + o <= phase.CHANCE for o in OFFSETS)
-  assert table[2] == '| TICKET-RESET | 0/10 | 0/10 |'
-  assert table[3] == (f'| TICKET-RANDOM | {at_chance}/10 | '
-                      f'{2 * at_chance}/10 |')
-  assert phase.chance_table(results.Results([])) == ''
