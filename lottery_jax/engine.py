@@ -20,9 +20,12 @@ Python package (no scheduler to install). submitit, the usual alternative,
 submits to Slurm (its local executor is for debugging) and leaves ordering
 to the caller: a study on one machine would need a Slurm installation.
 
-One CPU and one XLA thread per task (`worker_env`): on a 2-core CPU, two
-processes with one XLA thread each train about 11% more epochs per second
-in total than one process with two threads (measured). A worker keeps one
+One CPU per task: on a 2-core CPU, two worker processes train about 11%
+more epochs per second in total than one process with two threads
+(measured). The workers get XLA's single-thread flags (`worker_env`), but
+those do not size XLA's CPU thread pool, which follows the CPU affinity
+when the backend starts (jax-ml/jax#1539): each worker still has two pool
+threads (docs/convergence.md, "Threads or processes"). A worker keeps one
 compiled program for all its tasks (`shared_program`).
 
 The results do not depend on the scheduling: each job has its own run
@@ -210,11 +213,11 @@ def _import_ray():
 
 def worker_env(env: Mapping[str, str] = os.environ,
                backend: Optional[str] = None) -> Dict[str, str]:
-  """The environment variables of the Ray workers: XLA on one thread (the
-  flags of `env`'s XLA_FLAGS kept, unless set here), no TensorFlow log
-  lines, and JAX on the CPU only when the driver's `backend` is 'cpu'
-  (else several workers share the accelerator, so none preallocates
-  XLA's default 75% of its memory)."""
+  """The environment variables of the Ray workers: XLA's single-thread
+  flags (the flags of `env`'s XLA_FLAGS kept, unless set here), no
+  TensorFlow log lines, and JAX on the CPU only when the driver's
+  `backend` is 'cpu' (else several workers share the accelerator, so none
+  preallocates XLA's default 75% of its memory)."""
   ours = {flag.split('=')[0] for flag in WORKER_XLA_FLAGS}
   flags = [flag for flag in env.get('XLA_FLAGS', '').split()
            if flag.split('=')[0] not in ours] + list(WORKER_XLA_FLAGS)
