@@ -78,7 +78,10 @@ CANDIDATES: Dict[str, Dict[str, Any]] = {
 # Toward the linear baseline: the cpu preset's model with another dropout
 # rate, or its embedding initialised otherwise than N(0, 1) (`embed_init`:
 # ('normal', std), or 'svd': the train split's TF-IDF document-piece matrix
-# factored by a truncated SVD, scaled to std 1; `embedding_init`).
+# factored by a truncated SVD, scaled to std 1; `embedding_init`). The
+# normal draws are numpy's, as docs/convergence.jsonl's rows were made
+# before the library had `--config.model.embed_init_std`, its way to train
+# with such an init (same distribution, other draws).
 _CPU = CANDIDATES['e32_256_lr3_w200_b']
 CANDIDATES.update({
     'cpu_drop0.1': dict(_CPU, dropout_rate=0.1),
