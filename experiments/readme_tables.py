@@ -12,7 +12,8 @@ report's `findings` (the verdicts on the paper's findings), `phase` (the
 phase transition per domain), `baseline` (FULL-MODEL beside the linear
 baseline of docs/baselines.json), `ablation` (the training budget),
 `tickets`, `transfer`, `chance` (seeds at chance per round), `effort`
-(convergence and cost per strategy) and `walltime` (seconds per stage);
+(convergence and cost per strategy), `cost` (seconds per domain trained
+on) and `walltime` (seconds per stage);
 and `federated`, the federated experiment's table from docs/federated/. With
 --check, nothing is written and the exit status says whether README is up
 to date (the tests run this check).
@@ -27,6 +28,7 @@ from typing import Any, Dict
 from absl import app
 from absl import flags
 
+from lottery_jax import cost
 from lottery_jax import failures
 from lottery_jax import federated_study
 from lottery_jax import files
@@ -119,8 +121,9 @@ def tables(docs: str) -> Dict[str, str]:
       'tickets': report.tickets_table(res),
       'transfer': report.transfer_table(res),
       'chance': failures.chance_table(res),
-      'effort': report.effort_table(rows, study['config']['train']['epochs']),
-      'walltime': report.stage_times(study),
+      'effort': cost.effort_table(rows, study['config']['train']['epochs']),
+      'cost': cost.domain_table(rows),
+      'walltime': cost.stage_times(study),
       'federated': federated_text(docs),
   }
 

@@ -30,12 +30,16 @@ _RAY_ADDRESS = flags.DEFINE_string(
     'ray_address', None, 'With --engine=ray: the address of a running Ray '
     'cluster (e.g. auto, HOST:6379, ray://HOST:10001); default: start Ray '
     'on this machine.')
+_NOTE = flags.DEFINE_string(
+    'note', None, 'A note kept with this invocation in study.json and shown '
+    'under the report\'s wall times (e.g. what else ran meanwhile).')
 
 
 def main(argv):
   record = common.call('run_study', argv, _FLAGS, study.run_study,
                        results_dir=_RESULTS_DIR.value,
-                       engine=_ENGINE.value, address=_RAY_ADDRESS.value)
+                       engine=_ENGINE.value, address=_RAY_ADDRESS.value,
+                       note=_NOTE.value)
   print('stages (seconds):', record['invocations'][-1]['stages'])
 
 

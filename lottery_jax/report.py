@@ -1,8 +1,9 @@
 """The study's markdown report: the findings (`findings.py`), the
 per-domain phase transition (`phase.py`) and seeds at chance
 (`failures.py`), tables of Figures 1, 3 and 4, the linear baseline beside
-FULL-MODEL, a training-budget ablation, and wall times, from a results
-directory alone (`make_report` lists its files)."""
+FULL-MODEL, a training-budget ablation, and what the trainings cost
+(`cost.py`), from a results directory alone (`make_report` lists its
+files)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from lottery_jax import cost
 from lottery_jax import failures
 from lottery_jax import files
 from lottery_jax import findings
@@ -110,67 +112,6 @@ def divergence_table(jsd: Dict[str, Any]) -> str:
   lines = ['| | ' + ' | '.join(names) + ' |', '|---|' + '---|' * len(names)]
   for name, row in zip(names, jsd['jsd']):
     lines.append(f'| {name} | ' + ' | '.join(f'{v:.4f}' for v in row) + ' |')
-  return '\n'.join(lines)
-
-
-def stage_times(record: Dict[str, Any]) -> str:
-  totals = collections.defaultdict(float)
-  for invocation in record.get('invocations', []):
-    for stage, seconds in invocation['stages'].items():
-      totals[stage] += seconds
-  lines = ['| stage | wall time |', '|---|---|']
-  for stage, seconds in totals.items():
-    lines.append(f'| {stage} | {seconds / 60:.1f} min ({seconds:.0f} s) |')
-  lines.append(f'| total | {sum(totals.values()) / 60:.1f} min |')
-  invocations = record.get('invocations', [])
-  notes = ''.join(f' Invocation {i} ({inv["started"]}): {inv["note"]}.'
-                  for i, inv in enumerate(invocations, 1) if inv.get('note'))
-  return '\n'.join(lines) + (
-      f'\n\nSummed over {len(invocations)} invocations of the command: a '
-      'stage that was interrupted and resumed counts each part.' + notes
-      if len(invocations) > 1 else '')
-
-
-def effort_table(rows: List[Dict[str, Any]],
-                 max_epochs: Optional[int] = None) -> str:
-  """Per experiment and strategy: how the trainings converged and what they
-  cost.
-
-  A training is one (experiment, source, target, strategy, round) with its
-  seeds. Columns: trainings; seeds; the seeds' mean epochs run; the seeds
-  whose best validation epoch came before their last (early stopping saw
-  the plateau) and those that ran to `max_epochs`; the seconds of the
-  trainings (the sum of each one's wall_time, so worker time: parallel
-  workers overlap) with their share of all, and per seed-epoch. Rows from
-  before epochs were counted are left out.
-  """
-  groups = collections.defaultdict(list)
-  for row in rows:
-    if row.get('epochs_run') is not None:
-      groups[row['experiment'], row['strategy']].append(row)
-  seconds = {}
-  for key, members in groups.items():
-    runs = {(r['source'], r['target'], r['round']): r['wall_time']
-            for r in members}
-    seconds[key] = sum(runs.values())
-  total = sum(seconds.values()) or 1.0
-  lines = ['| experiment | strategy | trainings | seeds | mean epochs | '
-           'best before last | ran to the limit | seconds | share | '
-           's per seed-epoch |', '|---|---|---:|---:|---:|---:|---:|---:|'
-           '---:|---:|']
-  for (experiment, strategy), members in groups.items():
-    epochs = [r['epochs_run'] for r in members]
-    n = len(members)
-    before = sum(r['best_epoch'] < r['epochs_run'] for r in members)
-    limit = ('-' if max_epochs is None else
-             str(sum(e >= max_epochs for e in epochs)))
-    runs = len({(r['source'], r['target'], r['round']) for r in members})
-    lines.append(
-        f'| {experiment} | {NAMES[strategy]} | {runs} | {n} | '
-        f'{np.mean(epochs):.1f} | {before} ({100 * before / n:.0f}%) | '
-        f'{limit} | {seconds[experiment, strategy]:.0f} | '
-        f'{100 * seconds[experiment, strategy] / total:.0f}% | '
-        f'{seconds[experiment, strategy] / sum(epochs):.2f} |')
   return '\n'.join(lines)
 
 
@@ -389,7 +330,10 @@ def make_report(results_dir: str,
               'epoch came before their last (their plateau was seen), those '
               'that ran to the epoch limit, and the trainings\' seconds '
               '(worker time: summed over trainings that may have run in '
-              'parallel).', '', effort_table(rows, limit), '']
+              'parallel).', '', cost.effort_table(rows, limit), '',
+              'Per domain trained on: the trainings in it, their seconds '
+              '(worker time) and the seconds per seed-epoch.', '',
+              cost.domain_table(rows), '']
   if record.get('invocations'):
-    parts += ['## Wall time', '', stage_times(record), '']
+    parts += ['## Wall time', '', cost.stage_times(record), '']
   return '\n'.join(parts)

@@ -62,8 +62,8 @@ TICK_SECONDS = 60.0  # How often a running stage's time is saved.
 def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
               workdir: str, results_dir: Optional[str] = None,
               progress: Optional[progress_lib.Progress] = None,
-              engine: str = 'sequential', address: Optional[str] = None
-              ) -> Dict[str, Any]:
+              engine: str = 'sequential', address: Optional[str] = None,
+              note: Optional[str] = None) -> Dict[str, Any]:
   """Runs (or resumes) every stage; returns the study record.
 
   Args:
@@ -77,6 +77,8 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
       this process (stages `STAGES`), or 'ray' as Ray tasks, tickets and
       transfer overlapping (stages `RAY_STAGES`); same results.
     address: the Ray cluster of engine 'ray' (default: a local Ray).
+    note: kept with this invocation in study.json and shown under the
+      report's wall times, e.g. what else ran on the machine meanwhile.
 
   Returns:
     The record written to ``results_dir/study.json``: per invocation of
@@ -89,7 +91,7 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
       settings, tickets.count_trainings(settings))
   results_dir = results_dir or os.path.join(workdir, 'results')
   record_path = os.path.join(results_dir, 'study.json')
-  record = _new_invocation(record_path, config, progress.write)
+  record = _new_invocation(record_path, config, progress.write, note)
   stage = functools.partial(_stage, record, record_path, progress.write)
   try:
     data_workdir = stage('data', lambda: runs.prepare_data(
@@ -218,7 +220,8 @@ def _with_defaults(config: Dict[str, Any],
 
 
 def _new_invocation(record_path: str, config: ml_collections.ConfigDict,
-                    write: progress_lib.Write) -> Dict[str, Any]:
+                    write: progress_lib.Write,
+                    note: Optional[str] = None) -> Dict[str, Any]:
   """study.json's record of this config, with a new invocation begun (a
   new config starts a new record)."""
   record = (files.read_json(record_path) if os.path.exists(record_path)
@@ -230,6 +233,8 @@ def _new_invocation(record_path: str, config: ml_collections.ConfigDict,
     record = {'config': wanted, 'invocations': []}
   record['invocations'].append({'started': time.strftime('%Y-%m-%d %H:%M:%S'),
                                 'stages': {}, 'finished': False})
+  if note:
+    record['invocations'][-1]['note'] = note
   os.makedirs(os.path.dirname(record_path), exist_ok=True)
   return record
 

@@ -351,25 +351,3 @@ def test_a_corrupt_results_file_is_named(tmp_path):
   (tmp_path / 'study.json').write_text('{')
   with pytest.raises(files.CorruptFileError, match='study.json: not valid'):
     files.read_json(str(tmp_path / 'study.json'))
-
-
-def test_effort_table_counts_convergence_and_worker_seconds():
-  def row(strategy, round_, seed, best, run, wall):
-    return dict(experiment='tickets', source='home', target='home',
-                strategy=strategy, seed=seed, round=round_, sparsity=0.5,
-                test_accuracy=0.8, best_epoch=best, epochs_run=run,
-                wall_time=wall)
-  rows = ([row('full_model', 0, s, 5, 8, 30.0) for s in range(2)]
-          # Two RESET trainings: 10 s and 30 s for two seeds each; one seed
-          # peaked at its last epoch, the limit of 10.
-          + [row('ticket_reset', 1, 0, 4, 7, 10.0),
-             row('ticket_reset', 1, 1, 10, 10, 10.0),
-             row('ticket_reset', 2, 0, 3, 6, 30.0),
-             row('ticket_reset', 2, 1, 5, 8, 30.0)]
-          + [{**row('ticket_random', 1, 0, 1, 1, 5.0), 'epochs_run': None}])
-  lines = report.effort_table(rows, max_epochs=10).splitlines()
-  assert len(lines) == 4  # RANDOM's row predates epoch counts: left out.
-  assert lines[2] == ('| tickets | FULL-MODEL | 1 | 2 | 8.0 | 2 (100%) | 0 '
-                      '| 30 | 43% | 1.88 |')
-  assert lines[3] == ('| tickets | TICKET-RESET | 2 | 4 | 7.8 | 3 (75%) | 1 '
-                      '| 40 | 57% | 1.29 |')

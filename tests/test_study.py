@@ -85,13 +85,15 @@ def test_study_runs_every_stage_and_resumes(tiny_data_dir, tmp_path,
   before = _round_dirs(workdir)
   mtimes = {d: os.path.getmtime(d) for d in before}
   record = study.run_study(config, None, workdir, str(out),
-                           progress=QUIET())
+                           progress=QUIET(), note='beside the tests')
   assert _round_dirs(workdir) == before
   assert all(os.path.getmtime(d) == t for d, t in mtimes.items())
   assert results.read_rows(str(out / 'results.jsonl')) == rows
   assert len(record['invocations']) == 2
   with open(out / 'study.json') as f:
     assert len(json.load(f)['invocations']) == 2
+  assert record['invocations'][1]['note'] == 'beside the tests'
+  assert 'Invocation 2 (' in (out / 'report.md').read_text()
   if importlib.util.find_spec('ray') is None:
     return  # The Ray engine's own tests say why they skip.
   # Resumed on Ray: still nothing trained again, the same results, and
