@@ -12,7 +12,7 @@ runs in five layouts:
 * ``two``: a process per core side by side, unpinned, with the Ray
   workers' XLA flags (the Ray engine until the pinning).
 * ``pinned``: as ``two``, each process pinned to its core once XLA has
-  started (`engine.pin_threads`; the Ray engine now): XLA's thread pool
+  started (`affinity.pin_threads`; the Ray engine now): XLA's thread pool
   keeps the size it has in ``one``.
 * ``pinned_plain``: as ``pinned`` without the workers' XLA flags.
 * ``pool1``: as ``two``, each process pinned before XLA starts: a pool of
@@ -43,6 +43,7 @@ import numpy as np
 
 from benchmarks import common
 from experiments.configs import cpu
+from lottery_jax import affinity
 from lottery_jax import config as config_lib
 from lottery_jax import engine
 from lottery_jax import lottery
@@ -89,12 +90,12 @@ def _digest(params) -> str:
 def child() -> None:
   """Trains `--count` trainings; prints one JSON line of what it measured."""
   if _CHILD.value == 'before':
-    engine.pin_threads({_CORE.value})
+    affinity.pin_threads({_CORE.value})
   settings = _settings()
   program = runs.fit_program(settings)
   jax.devices()  # XLA starts: its thread pool is sized now.
   if _CHILD.value == 'after':
-    engine.pin_threads({_CORE.value})
+    affinity.pin_threads({_CORE.value})
   data_workdir = runs.prepare_data(settings.data, None, _WORKDIR.value)
   splits = runs.load_splits(settings, data_workdir, _DOMAIN.value)
   seeds = list(range(settings.lottery.seeds))

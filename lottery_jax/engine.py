@@ -24,8 +24,8 @@ One core per task: a worker starts XLA with every core of its node (so
 XLA's CPU thread pool has the size it has in a sequential run, and the
 rows are the same bit for bit: the partitioning of XLA's parallel loops
 follows the pool's size, docs/convergence.md "Threads or processes"),
-then pins all its threads to a core leased from the `_Cores` actor for
-the task. Unpinned, each worker's pool of two threads on a 2-core machine
+then pins all its threads to a core leased for the task
+(`affinity.one_core`). Unpinned, each worker's pool of two threads on a 2-core machine
 oversubscribed the cores. A worker keeps one compiled program for all its
 tasks (`shared_program`).
 
@@ -47,11 +47,11 @@ import logging
 import os
 import time
 import warnings
-from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
-                    Tuple)
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jax
 
+from lottery_jax import affinity
 from lottery_jax import config as config_lib
 from lottery_jax import fit as fit_lib
 from lottery_jax import progress as progress_lib
@@ -67,10 +67,6 @@ TICKETS, TRANSFER = 'tickets', 'transfer'
 # thread (they do not size XLA's thread pool: see the module docstring).
 WORKER_XLA_FLAGS = ('--xla_cpu_multi_thread_eigen=false',
                     'intra_op_parallelism_threads=1')
-# The cores this process may run on, read when it imports this module,
-# before a task pins it to one of them (`_one_core`).
-_CORES = (frozenset(os.sched_getaffinity(0))
-          if hasattr(os, 'sched_getaffinity') else frozenset())
 _POLL_SECONDS = 0.25  # How often the driver shows the workers' progress.
 _MAX_PROGRAMS = 4  # Compiled programs a process keeps, one per settings.
 _PROGRAMS: Dict[str, fit_lib.FitProgram] = {}
@@ -264,7 +260,7 @@ def _run_ray(jobs: Sequence[Job], settings: config_lib.Settings,
     _init_ray(ray, address, workers)
   try:
     events = ray.remote(num_cpus=0)(_Events).remote()
-    cores = ray.remote(num_cpus=0)(_Cores).remote()
+    cores = ray.remote(num_cpus=0)(affinity.Leases).remote()
     task = ray.remote(num_cpus=1)(_job_task)
     refs = {}
     for job in jobs:  # A dep's ObjectRef as an argument: Ray waits for it.
@@ -286,40 +282,10 @@ def _job_task(job: Job, settings: config_lib.Settings, data_workdir: str,
   start = time.time()
   jax.devices()  # XLA starts (its thread pool sized) before the pinning.
   progress = _RemoteProgress(events, job.name)
-  with _one_core(cores):
+  with affinity.one_core(cores):
     rows = _run_job(job, settings, data_workdir, workdir, progress)
   progress.flush()  # Its events reach the driver before its result.
   return rows, time.time() - start
-
-
-def pin_threads(cores: Iterable[int]) -> None:
-  """Sets the CPU affinity of every thread of this process (Linux); threads
-  started later inherit it from the thread that starts them."""
-  cores = set(cores)
-  for tid in os.listdir('/proc/self/task'):
-    with contextlib.suppress(ProcessLookupError):  # The thread has ended.
-      os.sched_setaffinity(int(tid), cores)
-
-
-@contextlib.contextmanager
-def _one_core(cores):
-  """This process's threads on one core of its node, leased from the
-  `_Cores` actor `cores` while the block runs; on all of `_CORES` again
-  after it. Unpinned where no core is free (more workers than cores) or
-  the node has one core, or no affinity can be set (not Linux)."""
-  import ray  # pylint: disable=g-import-not-at-top
-  node = ray.get_runtime_context().get_node_id()
-  core = (ray.get(cores.lease.remote(node, sorted(_CORES)))
-          if len(_CORES) > 1 else None)
-  if core is None:
-    yield
-    return
-  pin_threads({core})
-  try:
-    yield
-  finally:
-    pin_threads(_CORES)
-    ray.get(cores.give_back.remote(node, core))  # Before the next lease.
 
 
 def _collect(ray, refs: Dict[str, Any], events, streams: '_Streams'
@@ -353,21 +319,6 @@ def _result(ray, ref):
     if isinstance(getattr(e, 'cause', None), Exception):
       raise e.cause from e
     raise
-
-
-class _Cores:
-  """A Ray actor: each node's cores, leased one to a running task."""
-
-  def __init__(self):
-    self.free: Dict[str, List[int]] = {}
-
-  def lease(self, node: str, cores: Sequence[int]) -> Optional[int]:
-    """A free core of `node` (whose cores are `cores`), or None."""
-    free = self.free.setdefault(node, list(cores))
-    return free.pop(0) if free else None
-
-  def give_back(self, node: str, core: int) -> None:
-    self.free[node].append(core)
 
 
 class _Events:

@@ -77,8 +77,7 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
       this process (stages `STAGES`), or 'ray' as Ray tasks, tickets and
       transfer overlapping (stages `RAY_STAGES`); same results.
     address: the Ray cluster of engine 'ray' (default: a local Ray).
-    note: kept with this invocation in study.json and shown under the
-      report's wall times, e.g. what else ran on the machine meanwhile.
+    note: kept with this invocation in study.json, shown in the report.
 
   Returns:
     The record written to ``results_dir/study.json``: per invocation of

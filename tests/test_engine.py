@@ -2,10 +2,7 @@
 giving the same rows on the real data, the progress of parallel trainings,
 and its errors."""
 
-import os
 import sys
-import threading
-import time
 
 import pytest
 
@@ -93,72 +90,6 @@ def test_worker_env_keeps_other_xla_flags():
   on_gpu = engine.worker_env({}, backend='gpu')
   assert 'JAX_PLATFORMS' not in on_gpu  # Workers share it: no preallocation.
   assert on_gpu['XLA_PYTHON_CLIENT_PREALLOCATE'] == 'false'
-
-
-def test_cores_are_leased_one_to_a_task_per_node():
-  cores = engine._Cores()
-  assert [cores.lease('a', [2, 3]) for _ in range(3)] == [2, 3, None]
-  assert cores.lease('b', [0, 1]) == 0  # Another node's own cores.
-  cores.give_back('a', 3)
-  assert cores.lease('a', [2, 3]) == 3
-
-
-def _affinities():
-  return {int(tid): os.sched_getaffinity(int(tid))
-          for tid in os.listdir('/proc/self/task')}
-
-
-def test_pin_threads_pins_every_thread_and_later_ones():
-  everywhere = os.sched_getaffinity(0)
-  core = max(everywhere)
-  stop = threading.Event()
-  running = threading.Thread(target=stop.wait)
-  running.start()
-  try:
-    engine.pin_threads({core})
-    assert set(map(frozenset, _affinities().values())) == {
-        frozenset({core})}
-    later = []
-    started = threading.Thread(
-        target=lambda: later.append(os.sched_getaffinity(0)))
-    started.start()
-    started.join()
-    assert later == [{core}]
-  finally:
-    engine.pin_threads(everywhere)
-    stop.set()
-    running.join()
-  assert all(a == everywhere for a in _affinities().values())
-
-
-def test_a_ray_task_trains_on_a_core_of_its_own():
-  """Two tasks at once on two cores: each runs pinned to a leased core,
-  every one of its threads, and its process is unpinned afterwards."""
-  ray = pytest.importorskip('ray', reason="pip install -e '.[ray]'")
-  if len(engine._CORES) < 2:
-    pytest.skip('one core: a task is not pinned')
-  engine._init_ray(ray, None, 2)
-  try:
-    cores = ray.remote(num_cpus=0)(engine._Cores).remote()
-
-    @ray.remote(num_cpus=1)
-    def task(cores):  # Pickled by value: nothing of this module's in it.
-      def affinities():
-        return {frozenset(os.sched_getaffinity(int(tid)))
-                for tid in os.listdir('/proc/self/task')}
-      with engine._one_core(cores):
-        inside = affinities()
-        time.sleep(1)  # Both tasks hold their cores at once.
-      return inside, affinities()
-
-    results = ray.get([task.remote(cores), task.remote(cores)])
-  finally:
-    ray.shutdown()
-  insides = [inside for inside, _ in results]
-  assert all(len(inside) == 1 and len(next(iter(inside))) == 1
-             for inside in insides)
-  assert insides[0] != insides[1]  # Two cores, one each.
-  assert all(after == {engine._CORES} for _, after in results)
 
 
 def test_parallel_trainings_count_every_epoch_once():

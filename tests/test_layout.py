@@ -12,13 +12,13 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 # The layers, bottom up, as README's Layout lists them: a module imports
 # only from its own layer or those before it.
-LAYERS = (('files', 'federated_config', 'config', 'curves'), ('batching',), ('data.*',),
+LAYERS = (('files', 'affinity', 'federated_config', 'config', 'curves'), ('batching',), ('data.*',),
           ('baselines',),
           ('models', 'masks', 'pruning'), ('train', 'sharding', 'fit'),
           ('lottery',), ('checkpoints', 'results', 'progress', 'codec'),
           ('runs', 'tickets', 'federated', 'flower'),
           ('study', 'engine', 'federated_study', 'flower_study', 'findings',
-           'phase', 'failures', 'report', 'plots'))
+           'phase', 'failures', 'cost', 'report', 'plots'))
 # Below data preparation: the model, masks, training and the lottery core.
 TRAINING = ('config', 'batching', 'models', 'masks', 'pruning', 'train',
             'sharding', 'fit', 'lottery')
