@@ -23,11 +23,10 @@ to the caller: a study on one machine would need a Slurm installation.
 One core per task: a worker starts XLA with every core of its node (so
 XLA's CPU thread pool has the size it has in a sequential run, and the
 rows are the same bit for bit: the partitioning of XLA's parallel loops
-follows the pool's size, docs/convergence.md "Threads or processes"),
-then pins all its threads to a core leased for the task
-(`affinity.one_core`). Unpinned, each worker's pool of two threads on a 2-core machine
-oversubscribed the cores. A worker keeps one compiled program for all its
-tasks (`shared_program`).
+follows the pool's size), then pins all its threads to a core leased for
+the task (`affinity.one_core`). Unpinned, the pools of two threads of two
+workers on a 2-core machine oversubscribed the cores. A worker keeps one
+compiled program for all its tasks (`shared_program`).
 
 The results do not depend on the scheduling: each job has its own run
 directory and keys (runs.py), and rows come back in the order of the jobs.
