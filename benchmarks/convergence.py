@@ -40,6 +40,10 @@ _DOMAINS = flags.DEFINE_list('domains', list(config_lib.DOMAINS), 'Domains.')
 _OUT = flags.DEFINE_string('out', 'docs/convergence.jsonl', 'Rows file.')
 _SEED = flags.DEFINE_integer('seed', 0, 'The seed.')
 _TABLE = flags.DEFINE_bool('table', False, 'Print the table of --out.')
+_REPLAY = flags.DEFINE_list(
+    'replay', None, 'PATIENCE,MIN_EPOCHS: replay this early-stopping rule '
+    'on the recorded validation curves of --candidates (where it stops, '
+    'against where the recorded run stopped) and print the table.')
 
 # name: (model and train overrides). Every candidate trains up to `epochs`
 # with `patience`; the rest is the paper's (get_config).
@@ -204,10 +208,47 @@ def table(rows) -> str:
   return '\n'.join(lines)
 
 
+def replay(curve, patience: int, min_epochs: int):
+  """(best epoch, epochs run, best validation accuracy) of the rule of
+  `fit.select_best` on a validation curve: the curve of a run that stopped
+  later, so the rule's stop lies within it."""
+  best, best_accuracy = -1, -1.0
+  for epoch, accuracy in enumerate(curve):
+    if accuracy > best_accuracy:
+      best, best_accuracy = epoch, accuracy
+    if epoch - best >= patience and epoch + 1 >= min_epochs:
+      return best + 1, epoch + 1, best_accuracy
+  return best + 1, len(curve), best_accuracy
+
+
+def replay_table(rows, patience: int, min_epochs: int) -> str:
+  """Per recorded row: its best epoch, epochs run and best validation
+  accuracy against the replayed rule's; the rule's test accuracy is known
+  only where it keeps the same best epoch."""
+  lines = [f'| candidate | domain | seed | recorded best / run | valid | '
+           f'patience {patience}, min {min_epochs}: best / run | valid | '
+           'same best epoch |', '|---|---|---|---|---|---|---|---|']
+  for r in rows:
+    best, run, accuracy = replay(
+        [c['valid_accuracy'] for c in r['curve']], patience, min_epochs)
+    lines.append(
+        f"| {r['candidate']} | {r['domain']} | {r['seed']} | "
+        f"{r['best_epoch']} / {r['epochs_run']} | {r['valid_accuracy']:.3f} "
+        f"| {best} / {run} | {accuracy:.3f} | "
+        f"{'yes' if best == r['best_epoch'] else 'no'} |")
+  return '\n'.join(lines)
+
+
 def main(argv):
   del argv
   if _TABLE.value:
     print(table(read_rows(_OUT.value)))
+    return
+  if _REPLAY.value:
+    patience, min_epochs = map(int, _REPLAY.value)
+    print(replay_table([r for r in read_rows(_OUT.value)
+                        if r['candidate'] in _CANDIDATES.value],
+                       patience, min_epochs))
     return
   settings = config_lib.settings(candidate_config(_CANDIDATES.value[0]))
   data_workdir = runs.prepare_data(settings.data, _DATA_DIR.value,
