@@ -32,7 +32,11 @@ Measured, one seed, test accuracy at the best epoch (docs/convergence.md):
 books 0.781, electronics 0.758, movies 0.802, cds 0.760, home 0.831, each
 within 2 points of the paper-size CNN trained to its plateau at 256 tokens
 (0.774, 0.769, 0.783, 0.764, 0.837); the old 4-epoch preset (160 tokens,
-lr 1e-3, `cpu_4epochs`) reached 0.58-0.71.
+lr 1e-3, `cpu_4epochs`) reached 0.58-0.71. Those runs stopped with
+patience 4; this preset's patience 3 (after 8 epochs) was not measured
+there, and replayed on their validation curves it stops 7 of 15 earlier,
+0.8-2.5 validation points lower (docs/convergence.md, "The study's early
+stopping").
 The federated section (paper section 7) is sized for this machine too:
 `python -m experiments.federated --config=experiments/configs/cpu.py
 --workdir=runs/cpu_study` after the study has found books' tickets.
