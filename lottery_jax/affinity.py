@@ -26,11 +26,19 @@ CORES = (frozenset(os.sched_getaffinity(0))
 
 def pin_threads(cores: Iterable[int]) -> None:
   """Sets the CPU affinity of every thread of this process; threads started
-  later inherit it from the thread that starts them."""
+  later inherit it from the thread that starts them. Passes over the
+  threads until one changes none: a thread started during a pass by a
+  thread not yet pinned is caught by the next."""
   cores = set(cores)
-  for tid in os.listdir('/proc/self/task'):
-    with contextlib.suppress(ProcessLookupError):  # The thread has ended.
-      os.sched_setaffinity(int(tid), cores)
+  for _ in range(10):
+    changed = False
+    for tid in os.listdir('/proc/self/task'):
+      with contextlib.suppress(ProcessLookupError):  # The thread has ended.
+        if os.sched_getaffinity(int(tid)) != cores:
+          os.sched_setaffinity(int(tid), cores)
+          changed = True
+    if not changed:
+      return
 
 
 class Leases:
