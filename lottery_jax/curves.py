@@ -1,4 +1,4 @@
-"""Training curves of one round: TensorBoard event files and curves.jsonl.
+"""Training curves: TensorBoard event files and curves.jsonl per round.
 
 A `CurveWriter` is the fit loop's `on_epoch` hook for one round directory.
 Every training trains all seeds at once, so it writes
@@ -35,17 +35,22 @@ tests. We use tensorboardX's synchronous `EventsWriter`, not its
 `SummaryWriter`: that one hands events to a thread through a queue, and its
 `flush()` does not wait for the queue, so an epoch "flushed" could still be
 lost to a kill.
+
+`gather` puts many rounds' curves.jsonl into one gzip file (a study's
+``curves.jsonl.gz``, every training's curves) and `read_curves` reads
+either kind back.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import math
 import os
 import shutil
 import time
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 from tensorboardX import event_file_writer
@@ -55,6 +60,7 @@ from tensorboardX.proto import summary_pb2
 from lottery_jax import files
 
 CURVES = 'curves.jsonl'
+GATHERED = 'curves.jsonl.gz'  # Many rounds' curves in one file (`gather`).
 TENSORBOARD = 'tb'
 
 
@@ -206,3 +212,26 @@ class CurveWriter:
     self._jsonl.close()
     for writer in self._writers:
       writer.close()
+
+
+def read_curves(path: str) -> List[Dict[str, Any]]:
+  """The lines of a curves.jsonl, or of a gzipped one (name ending .gz)."""
+  opener = gzip.open if path.endswith('.gz') else open
+  with opener(path, 'rt') as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def gather(paths: Iterable[str], out_path: str) -> int:
+  """Writes the lines of every curves.jsonl in `paths` that exists, in
+  order, gzipped to `out_path` (the same bytes for the same lines: no time
+  or name in the gzip header); returns the number of files gathered."""
+  found = 0
+  with files.atomic_write(out_path, 'wb') as raw:
+    with gzip.GzipFile(filename='', mode='wb', fileobj=raw,
+                       mtime=0) as out:
+      for path in paths:
+        if os.path.exists(path):  # Rounds trained before curves were kept.
+          with open(path, 'rb') as f:
+            out.write(f.read())
+          found += 1
+  return found

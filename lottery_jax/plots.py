@@ -16,7 +16,8 @@ with `files.atomic_write`. The numbers come from `results` and
   MASKS-RESET, MASKS-RANDOM and TICKET-TARGET (the target's own
   TICKET-RESET curve).
 - Training curves (`plot_curves`): validation accuracy against epoch, one
-  line per round, from the rounds' curves.jsonl (`curves`).
+  line per round, from the rounds' curves.jsonl (`curves`) or a study's
+  curves.jsonl.gz (`first_domain_curves`).
 
 Lines are the mean over seeds, bands +-1 standard deviation. Rounds are
 evenly spaced along x and labelled with their sparsity, as in the paper
@@ -25,7 +26,6 @@ evenly spaced along x and labelled with their sparsity, as in the paper
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -35,6 +35,7 @@ from matplotlib import figure
 from matplotlib import ticker
 import numpy as np
 
+from lottery_jax import curves as curves_lib
 from lottery_jax import files
 from lottery_jax import results as results_lib
 
@@ -278,7 +279,7 @@ def plot_curves(curves_paths_or_rows: Sequence[Any], stem: str) -> List[str]:
     stem: the output path without extension.
   """
   rows = [row for item in curves_paths_or_rows for row in (
-      _read_lines(os.fspath(item))
+      curves_lib.read_curves(os.fspath(item))
       if isinstance(item, (str, os.PathLike)) else [item])]
   by_round = {}
   for row in rows:
@@ -312,14 +313,9 @@ def plot_curves(curves_paths_or_rows: Sequence[Any], stem: str) -> List[str]:
   return _save(fig, stem)
 
 
-def _read_lines(path: str) -> List[Dict[str, Any]]:
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 def draw_all(results_dir: str) -> List[str]:
   """Every figure whose results exist in `results_dir` (results.jsonl,
-  divergence.json, curves.jsonl); returns the written paths."""
+  divergence.json, curves.jsonl.gz); returns the written paths."""
   written = []
   jsd_path = os.path.join(results_dir, 'divergence.json')
   if os.path.exists(jsd_path):
@@ -332,8 +328,26 @@ def draw_all(results_dir: str) -> List[str]:
     written += plot_tickets(summary, os.path.join(results_dir, 'tickets'))
   if any(s['experiment'] == 'transfer' for s in summary):
     written += plot_transfer(summary, os.path.join(results_dir, 'transfer'))
-  curves_path = os.path.join(results_dir, 'curves.jsonl')
-  if os.path.exists(curves_path) and os.path.getsize(curves_path):
-    written += plot_curves([curves_path], os.path.join(results_dir,
-                                                       'curves'))
+  shown = first_domain_curves(results_dir)
+  if shown:
+    written += plot_curves(shown, os.path.join(results_dir, 'curves'))
   return written
+
+
+def first_domain_curves(results_dir: str) -> List[Dict[str, Any]]:
+  """The curve rows that curves.png shows: the FULL-MODEL and TICKET-RESET
+  rounds of the first domain in `results_dir`'s curves.jsonl.gz (every
+  training's curves; an older results directory's curves.jsonl holds
+  those rounds only); [] without curves."""
+  for name in (curves_lib.GATHERED, curves_lib.CURVES):
+    path = os.path.join(results_dir, name)
+    if os.path.exists(path) and os.path.getsize(path):
+      rows = curves_lib.read_curves(path)
+      break
+  else:
+    return []
+  first = next((r for r in rows if r.get('experiment') == 'tickets'), None)
+  return [r for r in rows if first is not None
+          and r.get('experiment') == 'tickets'
+          and r.get('target') == first.get('target')
+          and r.get('strategy') in ('full_model', 'ticket_reset')]

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from lottery_jax import cost
+from lottery_jax import curves
 from lottery_jax import failures
 from lottery_jax import files
 from lottery_jax import findings
@@ -273,13 +274,17 @@ def _figure_sections(results_dir: str) -> List[str]:
               '', 'Jensen-Shannon divergence (nats) of the training splits\' '
               'unigram distributions.', '',
               divergence_table(files.read_json(jsd_path)), '']
-  curves = os.path.join(results_dir, 'curves.jsonl')
-  if os.path.exists(curves) and os.path.getsize(curves):
+  if os.path.exists(os.path.join(results_dir, 'curves.png')):
+    every = os.path.exists(os.path.join(results_dir, curves.GATHERED))
     parts += ['## Training curves', '', '![curves](curves.png)', '',
-              'Validation accuracy per epoch of the first domain\'s rounds '
-              '(mean +- std over the seeds): whether the trainings '
-              'converged. Every round\'s curves are in its directory '
-              '(curves.jsonl, and TensorBoard event files under tb/).', '']
+              'Validation accuracy per epoch of the first domain\'s '
+              'FULL-MODEL and TICKET-RESET rounds (mean +- std over the '
+              'seeds): whether the trainings converged. '
+              + (f'Every training\'s curves, tickets and transfer, every '
+                 f'seed and epoch, are in {curves.GATHERED} '
+                 '(`lottery_jax.curves.read_curves`); ' if every else '')
+              + 'each round\'s directory keeps its curves.jsonl and '
+              'TensorBoard event files under tb/.', '']
   return parts
 
 
@@ -289,7 +294,7 @@ def make_report(results_dir: str,
 
   Args:
     results_dir: holds results.jsonl, and optionally study.json,
-      divergence.json, curves.jsonl, baselines.json ({domain:
+      divergence.json, curves.png, baselines.json ({domain:
       {'test_accuracy', 'C', ...}}: the linear baseline beside FULL-MODEL)
       and ablation.json with the results files it names (or ablation.jsonl;
       see `ablation_runs`): the training-budget ablation.

@@ -186,6 +186,13 @@ def tickets_dir(workdir: str, domain: str, settings: config_lib.Settings,
                       f'{domain}-{run_hash(settings, data)}')
 
 
+def transfer_dir(workdir: str, source: str, target: str,
+                 settings: config_lib.Settings, data: Dict[str, str]) -> str:
+  """The run directory of `source`'s tickets trained on `target`."""
+  return os.path.join(workdir, 'transfer',
+                      f'{source}-to-{target}-{run_hash(settings, data)}')
+
+
 def open_run(run_dir: str, settings: config_lib.Settings,
              data: Dict[str, str], **meta) -> None:
   """Creates (or checks, to resume) a run directory's config.json."""

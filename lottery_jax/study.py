@@ -12,8 +12,9 @@ engine.py), where tickets and transfer overlap and are timed as one stage,
   <results_dir>/
     results.jsonl    every row (tickets and transfer), see results.COLUMNS
     summary.csv      mean and std over seeds per (run, strategy, round)
-    curves.jsonl     per-epoch training curves of the first domain's
-                     FULL-MODEL and TICKET-RESET rounds (curves.png)
+    curves.jsonl.gz  per-epoch curves of every training, tickets and
+                     transfer (`curves.read_curves`); curves.png shows the
+                     first domain's FULL-MODEL and TICKET-RESET rounds
     divergence.json  the JSD matrix of the training splits
     baselines.json   each domain's linear baseline (`lottery_jax.baselines`)
     federated.*      rows, figure and table of the federated stage, if run
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import glob
 import json
 import os
 import threading
@@ -43,6 +43,7 @@ import ml_collections
 
 from lottery_jax import baselines
 from lottery_jax import config as config_lib
+from lottery_jax import curves
 from lottery_jax import engine as engine_lib
 from lottery_jax import federated_study
 from lottery_jax import files
@@ -104,8 +105,8 @@ def run_study(config: ml_collections.ConfigDict, data_dir: Optional[str],
     run_jobs = functools.partial(
         engine_lib.run_jobs, settings=settings, data_workdir=data_workdir,
         workdir=workdir, progress=progress, engine=engine, address=address)
-    rows = _trainings(settings, run_jobs, engine, stage, functools.partial(
-        _write_curves, settings, data_workdir, workdir, results_dir))
+    rows = _trainings(settings, run_jobs, engine, stage)
+    _write_curves(settings, data_workdir, workdir, results_dir)
   finally:
     if own:
       progress.close()
@@ -150,23 +151,16 @@ def _stage(record: Dict[str, Any], record_path: str,
     write(f'[study] {name}: {times[name]:.1f}s')
 
 
-def _trainings(settings, run_jobs: Callable, engine: str, stage: Callable,
-               write_curves: Callable[[], None]) -> List[Dict[str, Any]]:
+def _trainings(settings, run_jobs: Callable, engine: str,
+               stage: Callable) -> List[Dict[str, Any]]:
   """The tickets and transfer jobs (`engine.study_jobs`) by `run_jobs`, as
-  stage 'trainings' for engine 'ray', else 'tickets' then 'transfer'; the
-  curves are written once the tickets are found."""
+  stage 'trainings' for engine 'ray', else 'tickets' then 'transfer'."""
   jobs = engine_lib.study_jobs(settings)
-
-  def then_curves(jobs):
-    rows = run_jobs(jobs)
-    write_curves()
-    return rows
-
   if engine == 'ray':
-    return stage('trainings', lambda: then_curves(jobs))
+    return stage('trainings', lambda: run_jobs(jobs))
   # One compiled fit for both stages (engine.shared_program): a transfer
   # target's data has the shapes its tickets were trained on.
-  rows = stage('tickets', lambda: then_curves(
+  rows = stage('tickets', lambda: run_jobs(
       [j for j in jobs if j.kind == engine_lib.TICKETS]))
   transfer = [j for j in jobs if j.kind == engine_lib.TRANSFER]
   if transfer:
@@ -176,20 +170,26 @@ def _trainings(settings, run_jobs: Callable, engine: str, stage: Callable,
 
 def _write_curves(settings, data_workdir: str, workdir: str,
                   results_dir: str) -> None:
-  """The training curves of the first domain's FULL-MODEL and TICKET-RESET
-  rounds, gathered in ``results_dir/curves.jsonl``."""
-  domain = settings.lottery_domains[0]
-  run_dir = runs.tickets_dir(workdir, domain, settings,
-                             runs.data_fingerprint(data_workdir, [domain]))
-  found = [os.path.join(run_dir, 'round_000', 'curves.jsonl')] + sorted(
-      glob.glob(os.path.join(run_dir, 'ticket_reset', 'round_*',
-                             'curves.jsonl')))
-  with files.atomic_write(os.path.join(results_dir, 'curves.jsonl'),
-                          'w') as out:
-    for path in found:
-      if os.path.exists(path):  # Rounds trained before curves were kept.
-        with open(path) as f:
-          out.write(f.read())
+  """The curves of every training of the study, in the order of its jobs
+  and their rounds, gathered in ``results_dir/curves.jsonl.gz``."""
+  every = runs.data_fingerprint(data_workdir, settings.lottery_domains)
+
+  def data(*domains):
+    return {'vocab': every['vocab'], **{d: every[d] for d in domains}}
+
+  paths = []
+  for job in engine_lib.study_jobs(settings):
+    if job.kind == engine_lib.TICKETS:
+      run_dir = runs.tickets_dir(workdir, job.target, settings,
+                                 data(job.target))
+      plan = tickets.ticket_plan(settings)
+    else:
+      run_dir = runs.transfer_dir(workdir, job.source, job.target, settings,
+                                  data(job.source, job.target))
+      plan = tickets.transfer_plan(settings)
+    paths += [os.path.join(runs.round_dir(run_dir, strategy, round_),
+                           curves.CURVES) for round_, strategy in plan]
+  curves.gather(paths, os.path.join(results_dir, curves.GATHERED))
 
 
 def _studied(config: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:

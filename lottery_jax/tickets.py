@@ -203,8 +203,7 @@ def transfer_tickets(settings: config_lib.Settings, data_workdir: str,
     raise ConfigError(f'transfer needs two domains, got {source}->{target}')
   src_dir = source_tickets(settings, data_workdir, workdir, source)
   data = runs.data_fingerprint(data_workdir, [source, target])
-  run_dir = os.path.join(workdir, 'transfer', f'{source}-to-{target}-'
-                         f'{runs.run_hash(settings, data)}')
+  run_dir = runs.transfer_dir(workdir, source, target, settings, data)
   runs.open_run(run_dir, settings, data, experiment='transfer',
                 source=source, target=target, source_run=src_dir)
   run = runs.Run(settings, data_workdir, run_dir, experiment='transfer',

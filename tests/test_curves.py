@@ -181,6 +181,41 @@ def test_plot_curves_draws_one_line_per_round(tmp_path):
     plots.plot_curves([], str(tmp_path / 'empty'))
 
 
+def test_gather_puts_rounds_in_one_gzip_that_reads_back(tmp_path):
+  paths = []
+  for strategy, round_ in (('full_model', 0), ('ticket_reset', 1),
+                           ('ticket_reset', 2)):
+    directory = tmp_path / f'{strategy}_{round_}'
+    _train(directory, tags={**TAGS, 'strategy': strategy, 'round': round_})
+    paths.append(str(directory / curves.CURVES))
+  missing = str(tmp_path / 'never_trained' / curves.CURVES)
+  out = str(tmp_path / 'a' / curves.GATHERED)
+  os.makedirs(os.path.dirname(out))
+  assert curves.gather([paths[0], missing, paths[1], paths[2]], out) == 3
+  lines = curves.read_curves(out)
+  assert lines == [x for p in paths for x in _read_jsonl(p)]
+  assert curves.read_curves(paths[1]) == _read_jsonl(paths[1])
+  # The same lines give the same bytes: results directories diff cleanly.
+  again = str(tmp_path / curves.GATHERED)
+  curves.gather(paths, again)
+  with open(out, 'rb') as f, open(again, 'rb') as g:
+    assert f.read() == g.read()
+  # The figure's rounds: the first domain's FULL-MODEL and TICKET-RESET.
+  other = tmp_path / 'other'
+  _train(other, tags={**TAGS, 'target': 'home', 'source': 'home'})
+  transfer = tmp_path / 'transfer'
+  _train(transfer, tags={**TAGS, 'experiment': 'transfer',
+                         'target': 'home', 'strategy': 'masks_reset'})
+  random = tmp_path / 'random'
+  _train(random, tags={**TAGS, 'strategy': 'ticket_random'})
+  results_dir = tmp_path / 'results'
+  os.makedirs(results_dir)
+  curves.gather(paths + [str(d / curves.CURVES) for d in (
+      other, transfer, random)], str(results_dir / curves.GATHERED))
+  assert plots.first_domain_curves(str(results_dir)) == lines
+  assert plots.first_domain_curves(str(tmp_path / 'empty')) == []
+
+
 def test_every_training_of_a_run_writes_its_curves(tiny_data_dir_shared,
                                                    tmp_path):
   from experiments.configs import smoke  # pylint: disable=g-import-not-at-top

@@ -11,6 +11,7 @@ import pytest
 
 from experiments.configs import smoke
 from lottery_jax import config as config_lib
+from lottery_jax import curves
 from lottery_jax import files
 from lottery_jax import progress
 from lottery_jax import results
@@ -70,8 +71,20 @@ def test_study_runs_every_stage_and_resumes(tiny_data_dir, tmp_path,
   for name in ('summary.csv', 'divergence.json', 'report.md',
                'divergence.png', 'divergence.pdf', 'tickets.png',
                'tickets.pdf', 'transfer.png', 'transfer.pdf', 'study.json',
-               'curves.jsonl', 'curves.png'):
+               'curves.jsonl.gz', 'curves.png'):
     assert (out / name).stat().st_size > 0, name
+  # Every training's curves, tickets and transfer: each row's seed has
+  # its epochs and its best epoch's test accuracy.
+  lines = curves.read_curves(str(out / 'curves.jsonl.gz'))
+  key = lambda x: (x['experiment'], x['source'], x['target'],
+                   x['strategy'], x['round'], x['seed'])
+  finals = {key(x): x for x in lines if 'epoch' not in x}
+  assert set(finals) == {key(r) for r in rows}
+  for r in rows:
+    assert finals[key(r)]['test_accuracy'] == pytest.approx(
+        r['test_accuracy'])
+    assert finals[key(r)]['best_epoch'] == r['best_epoch']
+  assert {key(x) for x in lines if 'epoch' in x} == set(finals)
   with open(out / 'summary.csv') as f:
     assert len(f.read().splitlines()) == 1 + len(results.summarize(rows))
   text = (out / 'report.md').read_text()
