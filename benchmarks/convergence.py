@@ -93,7 +93,7 @@ CANDIDATES.update({
     'cpu_emb0.1': dict(_CPU, embed_init=('normal', 0.1)),
     'cpu_emb0.3': dict(_CPU, embed_init=('normal', 0.3)),
     'cpu_emb_svd': dict(_CPU, embed_init='svd'),
-    # The study's early stopping (experiments/configs/cpu.py): patience 3,
+    # The first converged study's early stopping: patience 3,
     # at least 8 epochs, against the sweep's patience 4 from the start.
     'cpu_p3': dict(_CPU, patience=3, min_epochs=8),
 })
