@@ -1,7 +1,7 @@
 """Convergence sweep: how far each model and schedule trains, and its cost.
 
   python -m benchmarks.convergence --data_dir=../shared/data/amazon_reviews \
-      --workdir=runs/sweep --candidates=paper256,cpu_wide [--domains=...]
+      --workdir=runs/sweep --candidates=paper256,e32_256_lr3_w200_b [--domains=...]
 
 Trains FULL-MODEL (round 0, dense) of each candidate for one seed in every
 domain, with early stopping on validation accuracy, and records the best

@@ -4,7 +4,8 @@
       [--domain=home --epochs=4 --trainings=2]
 
 The same work, `--trainings` trainings per core of the `cpu` preset's
-FULL-MODEL (five seeds vmapped, `--epochs` epochs, no early stopping),
+FULL-MODEL (five seeds one after another in one program, as the preset's
+`seed_chunk=1` runs them; `--epochs` epochs, no early stopping),
 runs in five layouts:
 
 * ``one``: one process on every core, the trainings one after another (the

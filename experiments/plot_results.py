@@ -1,9 +1,10 @@
 """Redraws the tables, figures and report of a results directory from its
-saved results alone (results.jsonl, divergence.json, study.json).
+saved results alone (results.jsonl, divergence.json, baselines.json,
+curves.jsonl.gz, study.json).
 
   python -m experiments.plot_results --results_dir=docs/results [--up_to=0.9]
 
-Writes summary.csv, divergence/tickets/transfer .png and .pdf, and
+Writes summary.csv, divergence/tickets/transfer/curves .png and .pdf, and
 report.md beside them.
 """
 

@@ -1,20 +1,27 @@
 """lottery_jax: lottery tickets under distribution shift, in JAX and Flax.
 
-The layers, bottom up (each imports only from those before it):
+The layers, bottom up (a module imports only from its own layer or those
+before it; tests/test_layout.py checks it):
 
-  files, config, curves         atomic writes; the schema, checks, settings;
-                                training curves (TensorBoard, JSONL)
+  files, affinity, config,      atomic writes; which cores the threads run
+  federated_config, curves      on; the schema, checks, settings; training
+                                curves (TensorBoard, JSONL)
   batching                      padding, length buckets, epoch schedules
   data/                         review files -> splits, vocabulary, encodings
+  baselines                     the linear baseline (TF-IDF)
   models, masks, pruning        the TextCNN; mask pytrees; exact top-k pruning
   train, sharding, fit          masked steps; seeds over devices; the fit loop
   lottery                       strategies, key streams, one IMP round
   checkpoints, results, progress, codec
                                 rounds on disk; rows; the display; the bytes
                                 of federated messages and ticket files
-  runs, tickets, federated      run directories, resuming; the experiments;
-                                federated re-training of a ticket
-  study, findings, report, plots  the whole study and its outputs
+  runs, tickets, federated, flower
+                                run directories, resuming; the experiments;
+                                federated re-training of a ticket (also as a
+                                Flower app)
+  study, engine, federated_study, flower_study, findings, phase, failures,
+  cost, report, plots           the whole study, its jobs (in order or as Ray
+                                tasks) and its outputs
 """
 
 from lottery_jax import batching

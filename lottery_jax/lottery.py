@@ -26,10 +26,11 @@ Randomness: seed s has the root key `jax.random.key(s)`; theta_0, every
 fresh draw, every random mask and every training's shuffling and dropout
 come from named `fold_in`s of it (`Stream`), so a seed's numbers never
 depend on the other seeds. All but theta_0 also fold in the round and the
-source and target domains (`domain_tag`), so each domain and transfer pair
-is an independent replicate; theta_0 is one per seed, the same in every
-domain (MASKS-RESET starts from the source's theta_0, which is the
-target's too).
+source and target domains (`domain_tag`), so no two domains or transfer
+pairs share their noise. They are still not independent replicates:
+theta_0 is one per seed, the same in every domain (MASKS-RESET starts from
+the source's theta_0, which is the target's too), and the pairs from one
+source train its masks.
 """
 
 from __future__ import annotations

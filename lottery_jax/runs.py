@@ -9,13 +9,15 @@ finished run is not repeated::
     config.json                 settings and data fingerprint of the run
     round_000/                  FULL-MODEL: theta0, masks, trained params
     ticket_reset/round_001/ ... masks, trained params (+ rows.json)
-    ticket_random/round_001/ ...
+    ticket_random/round_001/ ... (and each control's strategy)
     results.jsonl               one row per (strategy, seed, round)
     summary.json                mean and std over seeds per round
   <workdir>/transfer/<source>-to-<target>-<hash>/
-    masks_reset/round_001/ ...
+    config.json
+    masks_reset/round_001/ ...  rows.json (params only if asked)
     masks_random/round_001/ ...
-    results.jsonl
+    results.jsonl, summary.json
+  and in every round directory its curves: curves.jsonl, tb/ (curves.py)
 
 Everything here takes checked `config.Settings`; the experiments that
 drive it are in `tickets.py`.

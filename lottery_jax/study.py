@@ -249,7 +249,8 @@ def write_summary_csv(path: str, rows: List[Dict[str, Any]]) -> None:
 def write_outputs(results_dir: str,
                   up_to: Optional[float] = None) -> List[str]:
   """summary.csv, the figures and report.md from the saved results alone
-  (results.jsonl, divergence.json and study.json of `results_dir`); the
+  (results.jsonl, divergence.json, baselines.json, curves.jsonl.gz,
+  study.json and the ablation's files of `results_dir`); the
   findings are judged up to the round nearest `up_to` sparsity (default
   `findings.UP_TO_TARGET`)."""
   # Imported here: matplotlib is needed only once the results exist.
