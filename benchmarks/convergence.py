@@ -40,6 +40,11 @@ _DOMAINS = flags.DEFINE_list('domains', list(config_lib.DOMAINS), 'Domains.')
 _OUT = flags.DEFINE_string('out', 'docs/convergence.jsonl', 'Rows file.')
 _SEED = flags.DEFINE_integer('seed', 0, 'The seed.')
 _TABLE = flags.DEFINE_bool('table', False, 'Print the table of --out.')
+_STUDY_KEYS = flags.DEFINE_bool(
+    'study_keys', False, 'Train with the shuffling and dropout keys of the '
+    "study's FULL-MODEL in the domain (the domain folded in, as "
+    'tickets.find_tickets does), so that a seed replays the study\'s '
+    'training of that seed under the candidate\'s settings.')
 _REPLAY = flags.DEFINE_list(
     'replay', None, 'PATIENCE,MIN_EPOCHS: replay this early-stopping rule '
     'on the recorded validation curves of --candidates (where it stops, '
@@ -96,6 +101,10 @@ CANDIDATES.update({
     # The first converged study's early stopping: patience 3,
     # at least 8 epochs, against the sweep's patience 4 from the start.
     'cpu_p3': dict(_CPU, patience=3, min_epochs=8),
+    # The preset as it is (patience 4, at least 8 epochs), and with a
+    # longer patience: does patience 4 stop a noisy curve before its best?
+    'cpu_p4': dict(_CPU, patience=4, min_epochs=8),
+    'cpu_p8': dict(_CPU, patience=8, min_epochs=8),
 })
 _MODEL_KEYS = ('embed_dim', 'channels', 'hidden', 'dropout_rate', 'conv')
 
@@ -158,8 +167,10 @@ def train_one(name: str, domain: str, data_workdir: str) -> Dict[str, Any]:
                       valid_accuracy=float(metrics['valid_accuracy'][0])))
 
   start = time.time()
-  result = program.fit(theta_0, masks,
-                       lottery.training_keys(roots, lottery.FULL_MODEL, 0),
+  keys = (lottery.training_keys(roots, lottery.FULL_MODEL, 0, domain, domain)
+          if _STUDY_KEYS.value else
+          lottery.training_keys(roots, lottery.FULL_MODEL, 0))
+  result = program.fit(theta_0, masks, keys,
                        splits['train'], splits['valid'], splits['test'],
                        on_epoch=on_epoch)
   test = float(np.asarray(result.test_accuracy)[0])
@@ -167,7 +178,8 @@ def train_one(name: str, domain: str, data_workdir: str) -> Dict[str, Any]:
   # The first epoch compiles; the mean of the others is the cost per epoch.
   epoch_s = float(np.mean(np.diff(times))) if len(times) > 2 else seconds
   return dict(candidate=name, domain=domain, settings=CANDIDATES[name],
-              seed=_SEED.value, threads=os.environ.get('XLA_FLAGS', ''),
+              seed=_SEED.value, study_keys=_STUDY_KEYS.value,
+              threads=os.environ.get('XLA_FLAGS', ''),
               best_epoch=int(result.best_epoch_index[0]) + 1,
               epochs_run=int(result.epochs_run[0]),
               valid_accuracy=float(result.valid_accuracy[0]),
