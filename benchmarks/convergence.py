@@ -265,11 +265,11 @@ def main(argv):
   settings = config_lib.settings(candidate_config(_CANDIDATES.value[0]))
   data_workdir = runs.prepare_data(settings.data, _DATA_DIR.value,
                                    _WORKDIR.value)
-  done = {(r['candidate'], r['domain'], r['seed'])
+  done = {(r['candidate'], r['domain'], r['seed'], r.get('study_keys', False))
           for r in read_rows(_OUT.value)}
   for name in _CANDIDATES.value:
     for domain in _DOMAINS.value:
-      if (name, domain, _SEED.value) in done:
+      if (name, domain, _SEED.value, _STUDY_KEYS.value) in done:
         continue
       row = train_one(name, domain, data_workdir)
       with open(_OUT.value, 'a') as f:

@@ -21,8 +21,15 @@ def test_cores_are_leased_one_to_a_task_per_node():
 
 
 def _affinities():
-  return {int(tid): os.sched_getaffinity(int(tid))
-          for tid in os.listdir('/proc/self/task')}
+  """{thread id: its cores} of the threads alive now (one that ends while
+  this reads is left out)."""
+  found = {}
+  for tid in os.listdir('/proc/self/task'):
+    try:
+      found[int(tid)] = os.sched_getaffinity(int(tid))
+    except ProcessLookupError:  # The thread has ended.
+      pass
+  return found
 
 
 def test_pin_threads_pins_every_thread_and_later_ones():
