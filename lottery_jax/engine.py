@@ -26,7 +26,9 @@ rows are the same bit for bit: the partitioning of XLA's parallel loops
 follows the pool's size), then pins all its threads to a core leased for
 the task (`affinity.one_core`). Unpinned, the pools of two threads of two
 workers on a 2-core machine oversubscribed the cores. A worker keeps one
-compiled program for all its tasks (`shared_program`).
+compiled program for all its tasks (`shared_program`). A task never waits
+on Ray (no ``ray.get``): Ray gives a blocked task's CPU back to its
+scheduler, which then starts another task on it, one more than the cores.
 
 The results do not depend on the scheduling: each job has its own run
 directory and keys (runs.py), and rows come back in the order of the jobs.
@@ -67,6 +69,8 @@ TICKETS, TRANSFER = 'tickets', 'transfer'
 WORKER_XLA_FLAGS = ('--xla_cpu_multi_thread_eigen=false',
                     'intra_op_parallelism_threads=1')
 _POLL_SECONDS = 0.25  # How often the driver shows the workers' progress.
+_END_SECONDS = 60.0  # How long a finished task's last events may lag.
+_END = 'end'  # A job's last progress event.
 _MAX_PROGRAMS = 4  # Compiled programs a process keeps, one per settings.
 _PROGRAMS: Dict[str, fit_lib.FitProgram] = {}
 
@@ -259,13 +263,12 @@ def _run_ray(jobs: Sequence[Job], settings: config_lib.Settings,
     _init_ray(ray, address, workers)
   try:
     events = ray.remote(num_cpus=0)(_Events).remote()
-    cores = ray.remote(num_cpus=0)(affinity.Leases).remote()
     task = ray.remote(num_cpus=1)(_job_task)
     refs = {}
     for job in jobs:  # A dep's ObjectRef as an argument: Ray waits for it.
       refs[job.name] = task.remote(job, settings, data_workdir, workdir,
-                                   events, cores, *[refs[d] for d in job.deps
-                                                    if d in refs])
+                                   events, *[refs[d] for d in job.deps
+                                             if d in refs])
     results = _collect(ray, refs, events, _Streams(progress))
   finally:
     if own:
@@ -274,16 +277,19 @@ def _run_ray(jobs: Sequence[Job], settings: config_lib.Settings,
 
 
 def _job_task(job: Job, settings: config_lib.Settings, data_workdir: str,
-              workdir: str, events, cores, *deps) -> Tuple[List[Row], float]:
-  """A Ray task: one job on one core leased from `cores`, its progress sent
-  to `events`; (rows, seconds)."""
+              workdir: str, events, *deps) -> Tuple[List[Row], float]:
+  """A Ray task: one job on a core of its own, its progress sent to
+  `events`, ending with `_END` (the driver waits for it before it reports
+  the job finished); (rows, seconds)."""
   del deps  # Finished before this task started: that is their use.
   start = time.time()
   jax.devices()  # XLA starts (its thread pool sized) before the pinning.
   progress = _RemoteProgress(events, job.name)
-  with affinity.one_core(cores):
-    rows = _run_job(job, settings, data_workdir, workdir, progress)
-  progress.flush()  # Its events reach the driver before its result.
+  try:
+    with affinity.one_core():
+      rows = _run_job(job, settings, data_workdir, workdir, progress)
+  finally:
+    progress.end()
   return rows, time.time() - start
 
 
@@ -292,17 +298,25 @@ def _collect(ray, refs: Dict[str, Any], events, streams: '_Streams'
   """Waits for every task, showing their progress; {job name: rows}. The
   first task that fails raises its exception here, the others cancelled."""
   pending = {ref: name for name, ref in refs.items()}
+  returned = {}  # name: (rows, seconds, when), its last events awaited.
   results = {}
   try:
-    while pending:
-      done, _ = ray.wait(list(pending), num_returns=len(pending),
-                         timeout=_POLL_SECONDS)
+    while pending or returned:
+      if pending:
+        done, _ = ray.wait(list(pending), num_returns=len(pending),
+                           timeout=_POLL_SECONDS)
+      else:
+        done = []
+        time.sleep(_POLL_SECONDS)
       streams.feed(ray.get(events.drain.remote()))
-      for ref in done:
-        name = pending.pop(ref)
-        results[name], seconds = _result(ray, ref)
-        streams.progress.write(f'[{name}] finished in '
-                               f'{progress_lib.duration(seconds)}')
+      for ref in done:  # A failed task raises here.
+        returned[pending.pop(ref)] = (*_result(ray, ref), time.time())
+      for name, (rows, seconds, when) in list(returned.items()):
+        if name in streams.ended or time.time() - when > _END_SECONDS:
+          del returned[name]
+          results[name] = rows
+          streams.progress.write(f'[{name}] finished in '
+                                 f'{progress_lib.duration(seconds)}')
   finally:  # A failed task, or Ctrl-C: stop the rest (rounds resume).
     for ref in pending:
       with contextlib.suppress(Exception):  # Finished meanwhile.
@@ -336,14 +350,14 @@ class _Events:
 
 class _RemoteProgress:
   """What `runs.Run` and `tickets` call on a Progress, in a worker: sent to
-  the `_Events` actor as (job name, method, args). Events from one worker
-  arrive in order (Ray runs one caller's actor calls in order)."""
+  the `_Events` actor as (job name, method, args), without waiting, in
+  order (Ray runs one caller's actor calls in order), `end`'s last."""
 
   def __init__(self, events, stream: str):
-    self._events, self._stream, self._last = events, stream, None
+    self._events, self._stream = events, stream
 
   def _send(self, method: str, *args) -> None:
-    self._last = self._events.put.remote((self._stream, method, args))
+    self._events.put.remote((self._stream, method, args))
 
   def start(self, what: str, seeds: int) -> None:
     self._send('start', what, seeds)
@@ -358,11 +372,9 @@ class _RemoteProgress:
   def write(self, text: str) -> None:
     self._send('write', text)
 
-  def flush(self) -> None:
-    """Returns once every event sent has reached the actor."""
-    if self._last is not None:
-      import ray  # pylint: disable=g-import-not-at-top
-      ray.get(self._last)
+  def end(self) -> None:
+    """The job's last event (`_Streams.ended`)."""
+    self._send(_END)
 
 
 class _Streams:
@@ -376,10 +388,13 @@ class _Streams:
 
   def __init__(self, progress: progress_lib.Progress):
     self.progress = progress
+    self.ended = set()  # The jobs whose every event has been shown.
 
   def feed(self, events: Sequence[Tuple[str, str, tuple]]) -> None:
     for stream, method, args in events:
-      if method == 'write':
+      if method == _END:
+        self.ended.add(stream)
+      elif method == 'write':
         self.progress.write(*args)
       else:
         getattr(self.progress, method)(*args, key=stream)

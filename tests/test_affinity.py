@@ -2,7 +2,10 @@
 ones, one leased core per node and task, and a Ray task on a core of its
 own."""
 
+import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -12,12 +15,34 @@ from lottery_jax import affinity
 from lottery_jax import engine
 
 
-def test_cores_are_leased_one_to_a_task_per_node():
-  cores = affinity.Leases()
-  assert [cores.lease('a', [2, 3]) for _ in range(3)] == [2, 3, None]
-  assert cores.lease('b', [0, 1]) == 0  # Another node's own cores.
-  cores.give_back('a', 3)
-  assert cores.lease('a', [2, 3]) == 3
+def test_cores_are_leased_one_to_a_holder_per_machine(tmp_path):
+  with contextlib.ExitStack() as stack:
+    leased = [stack.enter_context(affinity.leased_core(str(tmp_path)))
+              for _ in range(len(affinity.CORES) + 1)]
+    assert leased == sorted(affinity.CORES) + [None]  # All held: none.
+  with affinity.leased_core(str(tmp_path)) as core:  # Given back.
+    assert core == min(affinity.CORES)
+
+
+def test_a_lease_is_another_process_s_until_it_ends(tmp_path):
+  """A process's lease keeps the core from this one, and the system gives
+  it back when that process is killed."""
+  first = min(affinity.CORES)
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time\n'
+       'from lottery_jax import affinity\n'
+       f'with affinity.leased_core({str(tmp_path)!r}) as core:\n'
+       '  print(core, flush=True)\n'
+       '  time.sleep(600)'], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == str(first)
+    with affinity.leased_core(str(tmp_path)) as core:
+      assert core != first
+  finally:
+    holder.kill()
+    holder.wait()
+  with affinity.leased_core(str(tmp_path)) as core:
+    assert core == first
 
 
 def _affinities():
@@ -55,7 +80,7 @@ def test_pin_threads_pins_every_thread_and_later_ones():
   assert all(a == everywhere for a in _affinities().values())
 
 
-def test_a_ray_task_trains_on_a_core_of_its_own():
+def test_a_ray_task_trains_on_a_core_of_its_own(tmp_path):
   """Two tasks at once on two cores: each runs pinned to a leased core,
   every one of its threads, and its process is unpinned afterwards."""
   ray = pytest.importorskip('ray', reason="pip install -e '.[ray]'")
@@ -63,19 +88,23 @@ def test_a_ray_task_trains_on_a_core_of_its_own():
     pytest.skip('one core: a task is not pinned')
   engine._init_ray(ray, None, 2)
   try:
-    cores = ray.remote(num_cpus=0)(affinity.Leases).remote()
 
     @ray.remote(num_cpus=1)
-    def task(cores):  # Pickled by value: nothing of this module's in it.
+    def task(lock_dir):  # Pickled by value: nothing of this module's in it.
       def affinities():
         return {frozenset(os.sched_getaffinity(int(tid)))
                 for tid in os.listdir('/proc/self/task')}
-      with affinity.one_core(cores):
+      with affinity.one_core(lock_dir):
         inside = affinities()
-        time.sleep(1)  # Both tasks hold their cores at once.
+        # Both tasks hold their cores at once (a worker may start late).
+        open(os.path.join(lock_dir, f'in-{os.getpid()}'), 'w').close()
+        deadline = time.time() + 120
+        while (len([f for f in os.listdir(lock_dir) if f.startswith('in-')])
+               < 2 and time.time() < deadline):
+          time.sleep(0.1)
       return inside, affinities()
 
-    results = ray.get([task.remote(cores), task.remote(cores)])
+    results = ray.get([task.remote(str(tmp_path)) for _ in range(2)])
   finally:
     ray.shutdown()
   insides = [inside for inside, _ in results]

@@ -168,6 +168,34 @@ def test_ray_gives_the_rows_of_the_sequential_path(prepared, tmp_path, capfd):
   assert sorted(finished) == sorted(f'[{job.name}]' for job in jobs)
 
 
+def test_a_ray_task_never_waits_on_ray(prepared, tmp_path, monkeypatch):
+  """A job's task, here in this process, calls neither ray.get nor
+  ray.wait (Ray gives a blocked task's CPU to another task: more tasks
+  than cores), and its last event says it has ended."""
+  ray = pytest.importorskip('ray', reason="pip install -e '.[ray]'")
+  settings, data_workdir = prepared
+  engine._init_ray(ray, None, 1)
+  try:
+    events = ray.remote(num_cpus=0)(engine._Events).remote()
+    get = ray.get
+
+    def refused(*args, **kwargs):
+      raise AssertionError('a task waited on Ray')
+
+    with monkeypatch.context() as patch:
+      patch.setattr(ray, 'get', refused)
+      patch.setattr(ray, 'wait', refused)
+      rows, _ = engine._job_task(engine.Job('tickets', 'home', 'home'),
+                                 settings, data_workdir, str(tmp_path),
+                                 events)
+    sent = get(events.drain.remote())
+  finally:
+    ray.shutdown()
+  assert len(rows) == 2 * (1 + 2 * 2)
+  assert sent[-1] == ('tickets home', engine._END, ())
+  assert [e for e in sent if e[1] == engine._END] == [sent[-1]]
+
+
 def test_a_task_error_is_raised_as_its_own_type(prepared, tmp_path):
   pytest.importorskip('ray', reason="pip install -e '.[ray]'")
   settings, data_workdir = prepared
