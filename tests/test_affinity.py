@@ -29,7 +29,7 @@ def test_a_lease_is_another_process_s_until_it_ends(tmp_path):
   it back when that process is killed."""
   first = min(affinity.CORES)
   holder = subprocess.Popen(
-      [sys.executable, '-c', 'import sys, time\n'
+      [sys.executable, '-c', 'import time\n'
        'from lottery_jax import affinity\n'
        f'with affinity.leased_core({str(tmp_path)!r}) as core:\n'
        '  print(core, flush=True)\n'
@@ -88,7 +88,6 @@ def test_a_ray_task_trains_on_a_core_of_its_own(tmp_path):
     pytest.skip('one core: a task is not pinned')
   engine._init_ray(ray, None, 2)
   try:
-
     @ray.remote(num_cpus=1)
     def task(lock_dir):  # Pickled by value: nothing of this module's in it.
       def affinities():
