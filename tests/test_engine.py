@@ -177,7 +177,6 @@ def test_a_ray_task_never_waits_on_ray(prepared, tmp_path, monkeypatch):
   engine._init_ray(ray, None, 1)
   try:
     events = ray.remote(num_cpus=0)(engine._Events).remote()
-    get = ray.get
 
     def refused(*args, **kwargs):
       raise AssertionError('a task waited on Ray')
@@ -188,7 +187,7 @@ def test_a_ray_task_never_waits_on_ray(prepared, tmp_path, monkeypatch):
       rows, _ = engine._job_task(engine.Job('tickets', 'home', 'home'),
                                  settings, data_workdir, str(tmp_path),
                                  events)
-    sent = get(events.drain.remote())
+    sent = ray.get(events.drain.remote())  # Restored.
   finally:
     ray.shutdown()
   assert len(rows) == 2 * (1 + 2 * 2)
