@@ -14,7 +14,8 @@ below the cut, "beyond" above it.
     parting sparsity is the lowest round from which RESET stays above to
     the last. Plus whether RESET is steadier (smaller std) beyond the cut.
 (c) Transferred masks (MASKS-RESET) stay within `FEW_POINTS` of
-    TICKET-TARGET in every round up to the cut.
+    TICKET-TARGET in every round up to the cut (means); each pair is
+    tested for more than `FEW_POINTS` below (one-sided Welch).
 
 A verdict counts only the domains (pairs for (c)) whose rows can decide it
 (`untestable`: at least `MIN_SEEDS` seeds, not every mean within
@@ -335,33 +336,35 @@ def finding_b(res: Results, up_to: float = UP_TO_TARGET) -> str:
 
 
 def _shortfall(res: Results, source: str, target: str, strategy: str,
-               cut: float) -> Optional[Tuple[float, Optional[str]]]:
+               cut: float) -> Optional[Tuple[float, float, Optional[str]]]:
   """(largest shortfall of `strategy`'s mean below TICKET-TARGET's in a
-  round up to `cut`, why the pair is `untestable`), or None if no round."""
-  worst, groups = None, []
+  round up to `cut`, the smallest one-sided Welch p of one beyond
+  `FEW_POINTS`, why the pair is `untestable`), or None if no round."""
+  worst, p, groups = -math.inf, 1.0, []
   for r in res.rounds('transfer', source, target, strategy):
     key = ('transfer', source, target, strategy, r)
     ref = res.acc.get(res.ticket(target, 'ticket_reset', r))
     if res.sparsity[key] > cut or ref is None:
       continue
     groups += [res.acc[key], ref]
-    gap = ref.mean() - res.acc[key].mean()
-    worst = gap if worst is None else max(worst, gap)
-  return None if worst is None else (worst, untestable(groups))
+    worst = max(worst, ref.mean() - res.acc[key].mean())
+    p = min(p, _welch(ref - FEW_POINTS, res.acc[key], 'greater'))
+  return (worst, p, untestable(groups)) if groups else None
 
 
-def _shortfall_line(strategy: str, gaps: List[Tuple[float, str, str]],
+def _shortfall_line(strategy: str, gaps: List[Tuple[float, float, str, str]],
                     left_out: Dict[str, str], cut: float) -> str:
   line = f'- {NAMES[strategy]}: '
   if gaps:
-    worst = max(gaps)
-    mean = np.mean([g for g, _, _ in gaps])
+    worst, few = max(gaps), f'{100 * FEW_POINTS:.0f} points'
     line += (
-        f'largest shortfall below TICKET-TARGET up to {100 * cut:.0f}%, '
-        f'per pair: mean {100 * mean:.1f} points, worst '
-        f'{100 * worst[0]:.1f} ({worst[1]} -> {worst[2]}); within '
-        f'{100 * FEW_POINTS:.0f} points in '
-        f'{sum(g <= FEW_POINTS for g, _, _ in gaps)} of {len(gaps)} pairs.')
+        f'largest shortfall below TICKET-TARGET up to {100 * cut:.0f}%, per '
+        f'pair: mean {100 * np.mean([g for g, *_ in gaps]):.1f} points, '
+        f'worst {100 * worst[0]:.1f} ({worst[2]} -> {worst[3]}); within '
+        f'{few} in {sum(g <= FEW_POINTS for g, *_ in gaps)} of {len(gaps)} '
+        f'pairs; significantly more than {few} below (one-sided Welch, p < '
+        f'{ALPHA:g}) in {sum(p < ALPHA for _, p, *_ in gaps)} (the worst '
+        f'pair: p={worst[1]:.3f}).')
   if left_out:
     line += (' Inconclusive' if gaps else 'inconclusive') + (
         f' in {len(left_out)} pair{"s" * (len(left_out) > 1)}: '
@@ -380,20 +383,18 @@ def finding_c(res: Results, up_to: float = UP_TO_TARGET) -> str:
     gaps, left_out = [], {}
     for source, target in res.pairs:
       found = _shortfall(res, source, target, strategy, cut)
-      if found is None:
-        continue
-      if found[1]:
-        left_out[f'{source} -> {target}'] = found[1]
-      else:
-        gaps.append((found[0], source, target))
+      if found and found[2]:
+        left_out[f'{source} -> {target}'] = found[2]
+      elif found:
+        gaps.append((*found[:2], source, target))
     summary[strategy] = gaps, left_out
     if gaps or left_out:
       lines.append(_shortfall_line(strategy, gaps, left_out, cut))
   reset, left_out = summary['masks_reset']
-  within = sum(g <= FEW_POINTS for g, _, _ in reset)
+  within = sum(g <= FEW_POINTS for g, *_ in reset)
   return (f'**(c) Transferred masks stay within a few points of '
           f'TICKET-TARGET up to ~{100 * up_to:g}%: '
           f'{_verdict(within, len(reset), left_out, "pair")}.** '
-          f'(MASKS-RESET within {100 * FEW_POINTS:.0f} points of the '
-          'target\'s own TICKET-RESET in every round up to '
-          f'{100 * cut:.0f}%, by pair).\n\n' + '\n'.join(lines))
+          f'(MASKS-RESET within {100 * FEW_POINTS:.0f} points of the target\'s '
+          f'own TICKET-RESET in every round up to {100 * cut:.0f}%, by pair).'
+          '\n\n' + '\n'.join(lines))

@@ -88,6 +88,22 @@ def test_findings_that_do_not_hold_are_reported_as_such(tmp_path):
   assert '(books -> home); within 5 points in 1 of 2 pairs' in text
 
 
+def test_each_pair_s_shortfall_is_tested_against_the_few_points(tmp_path):
+  """(c) counts the means within 5 points and tests each pair's shortfall
+  beyond them: 8 points with a 1-point spread is significant, 2 is not."""
+  text = report.make_report(_write(tmp_path, _paper_like()))
+  assert 'within 5 points in 2 of 2 pairs; significantly more than 5 ' \
+         'points below (one-sided Welch, p < 0.05) in 0 (the worst pair: ' \
+         'p=' in text
+  rows = _paper_like(transfer_drop=0.08)
+  text = report.make_report(_write(tmp_path, rows))
+  assert 'MASKS-RESET: largest shortfall below TICKET-TARGET up to 91%, ' \
+         'per pair: mean 8.' in text
+  assert 'within 5 points in 0 of 2 pairs; significantly more than 5 ' \
+         'points below (one-sided Welch, p < 0.05) in 2 (the worst pair: ' \
+         'p=0.0' in text
+
+
 def _verdicts(text):
   """Each finding's verdict: the bold sentence after its heading's colon."""
   return [line.split('**')[1].split(': ', 1)[1] for line in
